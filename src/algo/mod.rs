@@ -1,0 +1,137 @@
+//! Nash-MP and its baselines (MATH.md §3), all in `f64` log space, sharing the prox step.
+//!
+//! An algorithm owns its iterate `θ_k = log π_k` and advances it with [`Algorithm::step`]; it sees
+//! the game only through [`PreferenceOperator`]. The payoff of the current iterate, `g(π_k)`, is
+//! held in a [`CurrentPayoff`] that the driver shares with the metrics, so it is computed at most
+//! once per iterate whoever needs it first (and its time is charged to the algorithm when the
+//! algorithm uses it).
+
+mod egpo;
+mod mmd;
+mod mwu;
+mod nash_md;
+mod nash_mp;
+mod omwu;
+pub mod params;
+
+pub use params::{AlgoKind, Schedule, Step, StepSpec};
+
+use crate::game::{payoff, PreferenceOperator};
+use crate::kernels::vector;
+use std::time::Instant;
+
+/// What an algorithm needs besides its own state.
+pub struct Context<'a> {
+    pub op: &'a dyn PreferenceOperator,
+    /// `θ_μ = log μ`, normalised.
+    pub theta_ref: &'a [f64],
+    pub beta: f64,
+}
+
+/// `g(π_k)` of the current iterate, computed lazily at most once per iterate.
+pub struct CurrentPayoff {
+    g: Vec<f64>,
+    scratch: Vec<f64>,
+    valid: bool,
+    /// Seconds spent computing `g` outside the algorithm's step (by the metrics).
+    outside_secs: f64,
+    /// Such seconds the algorithm has since used, to be charged to it.
+    charged: f64,
+    /// Whether the last `get` was made by the algorithm.
+    in_step: bool,
+}
+
+impl CurrentPayoff {
+    pub fn new(n: usize) -> Self {
+        CurrentPayoff {
+            g: vec![0.0; n],
+            scratch: vec![0.0; n],
+            valid: false,
+            outside_secs: 0.0,
+            charged: 0.0,
+            in_step: false,
+        }
+    }
+
+    /// The iterate changed.
+    pub fn invalidate(&mut self) {
+        self.valid = false;
+        self.outside_secs = 0.0;
+    }
+
+    /// `g(π)` for `π = exp(theta)`, theta being the current iterate.
+    pub fn get(&mut self, op: &dyn PreferenceOperator, theta: &[f64]) -> &[f64] {
+        if !self.valid {
+            let t = Instant::now();
+            payoff(op, theta, &mut self.scratch, &mut self.g);
+            self.valid = true;
+            self.outside_secs = if self.in_step {
+                0.0
+            } else {
+                t.elapsed().as_secs_f64()
+            };
+        } else if self.in_step {
+            self.charged += std::mem::take(&mut self.outside_secs);
+        }
+        &self.g
+    }
+
+    /// Whether `g(π_k)` is already known.
+    pub fn is_valid(&self) -> bool {
+        self.valid
+    }
+
+    /// Marks the start/end of an algorithm step (calls in between are the algorithm's own).
+    pub fn set_in_step(&mut self, in_step: bool) {
+        self.in_step = in_step;
+    }
+
+    /// Seconds of metric-side payoff computations the algorithm used since the last call.
+    pub fn take_charged_secs(&mut self) -> f64 {
+        std::mem::take(&mut self.charged)
+    }
+}
+
+/// One of the algorithms of MATH.md §3.
+pub trait Algorithm: Send {
+    fn kind(&self) -> AlgoKind;
+    /// The current iterate `θ_k` (normalised log-probabilities).
+    fn theta(&self) -> &[f64];
+    /// Advances `θ_k → θ_{k+1}`; `cur` gives `g(π_k)`.
+    fn step(&mut self, ctx: &Context, cur: &mut CurrentPayoff);
+    /// Operator applications per iteration.
+    fn queries_per_iter(&self) -> u64;
+    /// Operator applications before the first iteration's own (OMWU's `g(π_0)`).
+    fn initial_queries(&self) -> u64 {
+        0
+    }
+    /// Other iterates worth logging, e.g. MWU's average iterate: `(label, θ)`.
+    fn extra_iterates(&self) -> Vec<(&'static str, &[f64])> {
+        Vec::new()
+    }
+}
+
+/// Builds an algorithm starting from `theta0` with step `alpha`.
+pub fn build(kind: AlgoKind, theta0: &[f64], alpha: f64, schedule: Schedule) -> Box<dyn Algorithm> {
+    let n = theta0.len();
+    match kind {
+        AlgoKind::NashMp => Box::new(nash_mp::NashMp::new(theta0, alpha)),
+        AlgoKind::Mmd => Box::new(mmd::Mmd::new(theta0, alpha)),
+        AlgoKind::Omwu => Box::new(omwu::Omwu::new(theta0, alpha)),
+        AlgoKind::Egpo => Box::new(egpo::Egpo::new(theta0, alpha)),
+        AlgoKind::NashMd => Box::new(nash_md::NashMd::new(theta0, alpha, schedule)),
+        AlgoKind::Mwu => Box::new(mwu::Mwu::new(theta0, alpha, n)),
+    }
+}
+
+/// `out = prox(c, g) = norm((c + αβ θ_μ + α g) / (1 + αβ))` (MATH.md §2).
+pub fn prox(ctx: &Context, alpha: f64, c: &[f64], g: &[f64], out: &mut [f64]) {
+    let ab = alpha * ctx.beta;
+    let s = 1.0 / (1.0 + ab);
+    let tr = ctx.theta_ref;
+    vector::fill(out, |i| (c[i] + ab * tr[i] + alpha * g[i]) * s);
+    vector::normalise(out);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,52 @@
+//! Optimistic mirror descent (past extragradient):
+//! `θ½ = prox(θ_k, g_prev)`, `g_prev ← g(π½)`, `θ_{k+1} = prox(θ_k, g_prev)`, `g_prev₀ = g(π_0)`.
+
+use super::{prox, AlgoKind, Algorithm, Context, CurrentPayoff};
+use crate::game::payoff;
+
+pub struct Omwu {
+    alpha: f64,
+    theta: Vec<f64>,
+    half: Vec<f64>,
+    g_prev: Option<Vec<f64>>,
+    scratch: Vec<f64>,
+}
+
+impl Omwu {
+    pub fn new(theta0: &[f64], alpha: f64) -> Self {
+        let n = theta0.len();
+        Omwu {
+            alpha,
+            theta: theta0.to_vec(),
+            half: vec![0.0; n],
+            g_prev: None,
+            scratch: vec![0.0; n],
+        }
+    }
+}
+
+impl Algorithm for Omwu {
+    fn kind(&self) -> AlgoKind {
+        AlgoKind::Omwu
+    }
+    fn theta(&self) -> &[f64] {
+        &self.theta
+    }
+    fn queries_per_iter(&self) -> u64 {
+        1
+    }
+    fn initial_queries(&self) -> u64 {
+        1
+    }
+    fn step(&mut self, ctx: &Context, cur: &mut CurrentPayoff) {
+        let mut g_prev = match self.g_prev.take() {
+            Some(g) => g,
+            None => cur.get(ctx.op, &self.theta).to_vec(),
+        };
+        prox(ctx, self.alpha, &self.theta, &g_prev, &mut self.half);
+        payoff(ctx.op, &self.half, &mut self.scratch, &mut g_prev);
+        prox(ctx, self.alpha, &self.theta, &g_prev, &mut self.scratch);
+        std::mem::swap(&mut self.theta, &mut self.scratch);
+        self.g_prev = Some(g_prev);
+    }
+}

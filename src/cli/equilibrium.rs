@@ -1,0 +1,41 @@
+use super::solve::GameArgs;
+use crate::equilibrium::{self, EquilibriumParams};
+use crate::io::array;
+use crate::policy;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct EquilibriumArgs {
+    #[command(flatten)]
+    pub game: GameArgs,
+    /// Output: π* as a float64 .npy vector.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Target fixed-point residual.
+    #[arg(long, default_value_t = 1e-12)]
+    pub residual: f64,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub max_iters: u64,
+}
+
+pub fn run(a: EquilibriumArgs) -> anyhow::Result<()> {
+    let (g, theta_ref) = a.game.load()?;
+    let mut p = EquilibriumParams::new(a.game.beta);
+    p.target_residual = a.residual;
+    p.max_iters = a.max_iters;
+    let t = std::time::Instant::now();
+    let eq = equilibrium::solve(&g, &theta_ref, p)?;
+    array::write_vector(&a.out, &policy::probs(&eq.theta))?;
+    println!(
+        "equilibrium: residual {:e}, exploit {:e}, exploit0 {:e}, {} iterations, {} queries, {:?}, {:.3}s",
+        eq.residual,
+        eq.exploit,
+        eq.exploit0,
+        eq.iterations,
+        eq.queries,
+        eq.stop,
+        t.elapsed().as_secs_f64()
+    );
+    println!("wrote {}", a.out.display());
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! The command line: clap definitions, each subcommand turned once into validated values and
+//! handed to the library.
+
+mod convert;
+mod demo;
+mod equilibrium;
+mod generate;
+mod info;
+mod solve;
+
+use clap::{Parser, Subcommand};
+
+/// Nash learning from human feedback at scale: Nash Mirror Prox and its baselines on
+/// memory-mapped preference games, with certified metrics.
+#[derive(Parser, Debug)]
+#[command(name = "nashmp", version, about, long_about = None)]
+pub struct Cli {
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run Nash-MP and the baselines on a game; write metrics.csv, policies, summary.json.
+    Solve(solve::SolveArgs),
+    /// Compute the β-regularised equilibrium π* with its certificate.
+    Equilibrium(equilibrium::EquilibriumArgs),
+    /// Print a game's size, dtype and validation result.
+    Info(info::InfoArgs),
+    /// Convert a text matrix (or a .npy) to a .npy game.
+    Convert(convert::ConvertArgs),
+    /// Write a synthetic dense game (.npy).
+    Generate(generate::GenerateArgs),
+    /// Solve the small built-in game with every algorithm and print what each reaches.
+    Demo(demo::DemoArgs),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(t) = cli.threads {
+        if t == 0 {
+            anyhow::bail!("--threads must be at least 1");
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()
+            .map_err(|e| anyhow::anyhow!("cannot start {t} threads: {e}"))?;
+    }
+    match cli.command {
+        Command::Solve(a) => solve::run(a),
+        Command::Equilibrium(a) => equilibrium::run(a),
+        Command::Info(a) => info::run(a),
+        Command::Convert(a) => convert::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Demo(a) => demo::run(a),
+    }
+}
+
+/// Prints a warning on stderr.
+pub(crate) fn warn(msg: &str) {
+    eprintln!("warning: {msg}");
+}

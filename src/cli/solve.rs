@@ -1,0 +1,156 @@
+use crate::algo::{AlgoKind, Schedule, StepSpec};
+use crate::game::{self, PreferenceOperator};
+use crate::policy;
+use crate::run::{session, MetricsMode};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// Shared by `solve` and `equilibrium`: the game and its reference.
+#[derive(clap::Args, Debug, Clone)]
+pub struct GameArgs {
+    /// The game: a square float32/float64 .npy preference matrix.
+    pub game: PathBuf,
+    /// Regularisation strength β ≥ 0.
+    #[arg(long)]
+    pub beta: f64,
+    /// Reference policy μ (.npy, 1-D, positive, sums to 1). Default: uniform.
+    #[arg(long = "ref", value_name = "REF.npy")]
+    pub reference: Option<PathBuf>,
+    /// Skew tolerance of the validation (default 1e-9 for float64, 1e-6 for float32).
+    #[arg(long = "skew-tol")]
+    pub skew_tol: Option<f64>,
+}
+
+impl GameArgs {
+    pub fn load(&self) -> anyhow::Result<(game::DenseGame, Vec<f64>)> {
+        crate::algo::params::check_beta(self.beta)?;
+        let g = game::open(&self.game, self.skew_tol)?;
+        let theta_ref = match &self.reference {
+            Some(p) => policy::load_theta(p, g.n())?,
+            None => policy::uniform_theta(g.n()),
+        };
+        Ok((g, theta_ref))
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SolveArgs {
+    #[command(flatten)]
+    pub game: GameArgs,
+    /// Step size α (multiplies the payoff). Default: each algorithm's (MATH.md §3).
+    #[arg(long, conflicts_with = "eta")]
+    pub alpha: Option<f64>,
+    /// Step size in the paper's convention, η = α·β.
+    #[arg(long)]
+    pub eta: Option<f64>,
+    /// Comma-separated algorithms.
+    #[arg(long, value_delimiter = ',', default_value = "nash-mp,mmd,omwu,egpo,nash-md,mwu")]
+    pub algo: Vec<AlgoKind>,
+    /// Iterations per algorithm.
+    #[arg(long, default_value_t = 1000)]
+    pub iters: u64,
+    /// Stop an algorithm once its exploitability is ≤ T.
+    #[arg(long)]
+    pub tol: Option<f64>,
+    /// Which metrics to log per iteration.
+    #[arg(long, value_enum)]
+    pub metrics: Option<MetricsMode>,
+    /// Nash-MD's step schedule.
+    #[arg(long, value_enum, default_value = "constant")]
+    pub schedule: ScheduleArg,
+    /// Starting policy: `reference` (default), `uniform`, or a .npy policy file.
+    #[arg(long, default_value = "reference")]
+    pub init: String,
+    /// Output folder.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ScheduleArg {
+    Constant,
+    Decaying,
+}
+
+pub fn init_theta(init: &str, theta_ref: &[f64]) -> anyhow::Result<Vec<f64>> {
+    Ok(match init {
+        "reference" => theta_ref.to_vec(),
+        "uniform" => policy::uniform_theta(theta_ref.len()),
+        path => policy::load_theta(Path::new(path), theta_ref.len())?,
+    })
+}
+
+pub fn run(a: SolveArgs) -> anyhow::Result<()> {
+    let (g, theta_ref) = a.game.load()?;
+    let theta0 = init_theta(&a.init, &theta_ref)?;
+    let step = match (a.alpha, a.eta) {
+        (Some(x), _) => StepSpec::Alpha(x),
+        (_, Some(e)) => StepSpec::Eta(e),
+        _ => StepSpec::Default,
+    };
+    let metrics = a.metrics.unwrap_or(if a.game.beta > 0.0 {
+        MetricsMode::Full
+    } else {
+        MetricsMode::Cheap
+    });
+    let schedule = match a.schedule {
+        ScheduleArg::Constant => Schedule::Constant,
+        ScheduleArg::Decaying => Schedule::Decaying,
+    };
+    let mut cfg = session::SolveConfig::new(
+        &a.algo, a.game.beta, step, schedule, a.iters, a.tol, metrics, theta_ref, theta0,
+    )?;
+    for w in &cfg.warnings {
+        super::warn(w);
+    }
+    cfg.record = serde_json::json!({
+        "game": a.game.game,
+        "reference": a.game.reference,
+        "init": a.init,
+        "alpha": a.alpha,
+        "eta": a.eta,
+        "algo": a.algo.iter().map(|k| k.name()).collect::<Vec<_>>(),
+    });
+    let bar = if std::io::stderr().is_terminal() {
+        let b = ProgressBar::with_draw_target(
+            Some(a.iters * a.algo.len() as u64),
+            ProgressDrawTarget::stderr(),
+        );
+        b.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} iterations, {elapsed} (ETA {eta})")
+                .expect("static template"),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let report = session::solve(&g, &cfg, Some(&a.out), &mut |_| {}, &mut || bar.inc(1))?;
+    bar.finish_and_clear();
+    println!("game: {}", g.describe());
+    if let Some((eq, secs)) = &report.equilibrium {
+        println!(
+            "equilibrium: residual {:.3e}, exploit {:.3e} after {} iterations ({:?}, {secs:.2}s)",
+            eq.residual, eq.exploit, eq.iterations, eq.stop
+        );
+    }
+    println!(
+        "{:<8} {:>8} {:>8} {:>11} {:>11} {:>11}  stop",
+        "algo", "iters", "queries", "kl_star", "exploit", "s/iter"
+    );
+    for r in &report.runs {
+        let f = |v: Option<f64>| v.map(|x| format!("{x:.3e}")).unwrap_or_else(|| "-".into());
+        println!(
+            "{:<8} {:>8} {:>8} {:>11} {:>11} {:>11.3e}  {:?}",
+            r.kind.name(),
+            r.iterations,
+            r.queries,
+            f(r.last.kl_star),
+            f(r.last.exploit),
+            r.seconds / r.iterations.max(1) as f64,
+            r.stop
+        );
+    }
+    println!("wrote {}/{{metrics.csv,summary.json,*.policy.npy}}", a.out.display());
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! The crate's one error type: every variant names the broken rule and carries what a user
+//! needs to find it (path, index, value).
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong with a user's input or the file system.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a valid .npy file: {reason}")]
+    NpyHeader { path: PathBuf, reason: String },
+    #[error("{path}: unsupported .npy dtype {descr:?}: {hint}")]
+    NpyDtype {
+        path: PathBuf,
+        descr: String,
+        hint: &'static str,
+    },
+    #[error("{path}: file is truncated: the header declares {expected} data bytes but {found} follow it")]
+    Truncated {
+        path: PathBuf,
+        expected: u64,
+        found: u64,
+    },
+    #[error("{path}: the game must be a square matrix, but its shape is {shape:?}")]
+    NotSquare { path: PathBuf, shape: Vec<u64> },
+    #[error("{path}: Fortran-order (column-major) arrays are not supported; save with np.ascontiguousarray(P)")]
+    FortranOrder { path: PathBuf },
+    #[error("{path}: data offset {offset} is not aligned to {align} bytes, so the matrix cannot be mapped in place")]
+    Misaligned {
+        path: PathBuf,
+        offset: u64,
+        align: usize,
+    },
+    #[error("{path}: entry P[{i}][{j}] = {value} is not finite")]
+    NotFinite {
+        path: PathBuf,
+        i: usize,
+        j: usize,
+        value: f64,
+    },
+    #[error("{path}: entry P[{i}][{j}] = {value} is outside [0, 1]")]
+    OutOfRange {
+        path: PathBuf,
+        i: usize,
+        j: usize,
+        value: f64,
+    },
+    #[error("{path}: not skew-consistent: P[{i}][{j}] + P[{j}][{i}] = {pij} + {pji} = {sum}, off from 1 by more than tol = {tol}")]
+    NotSkewSymmetric {
+        path: PathBuf,
+        i: usize,
+        j: usize,
+        pij: f64,
+        pji: f64,
+        sum: f64,
+        tol: f64,
+    },
+    #[error("{path}:{line}: {reason}")]
+    Text {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("{what}: {reason}")]
+    BadVector { what: String, reason: String },
+    #[error("invalid parameter: {0}")]
+    Param(String),
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,7 @@
+//! Files: `.npy` headers and arrays, memory maps, atomic writes, text imports.
+
+pub mod array;
+pub mod atomic;
+pub mod mmap;
+pub mod npy;
+pub mod text;

@@ -1,0 +1,68 @@
+//! Whitespace-separated text matrices (one row per line), as researchers export them.
+
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// Parses a square text matrix into row-major `f64`. Blank lines and `#` comments are skipped.
+pub fn parse_text_matrix(path: &Path, text: &str) -> Result<(usize, Vec<f64>)> {
+    let mut data = Vec::new();
+    let mut cols: Option<usize> = None;
+    let mut rows = 0usize;
+    for (ln, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let before = data.len();
+        for (c, tok) in line.split(|ch: char| ch.is_whitespace() || ch == ',').filter(|t| !t.is_empty()).enumerate() {
+            let v: f64 = tok.parse().map_err(|_| Error::Text {
+                path: path.into(),
+                line: ln + 1,
+                reason: format!("column {}: {tok:?} is not a number", c + 1),
+            })?;
+            data.push(v);
+        }
+        let k = data.len() - before;
+        match cols {
+            None => cols = Some(k),
+            Some(c) if c != k => {
+                return Err(Error::Text {
+                    path: path.into(),
+                    line: ln + 1,
+                    reason: format!("row has {k} entries, the first row has {c}"),
+                })
+            }
+            _ => {}
+        }
+        rows += 1;
+    }
+    let n = cols.ok_or_else(|| Error::Text {
+        path: path.into(),
+        line: 0,
+        reason: "no numbers in the file".into(),
+    })?;
+    if rows != n {
+        return Err(Error::NotSquare {
+            path: path.into(),
+            shape: vec![rows as u64, n as u64],
+        });
+    }
+    Ok((n, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_rejects() {
+        let p = Path::new("t.txt");
+        let (n, d) = parse_text_matrix(p, "0.5 1\n0 0.5\n").unwrap();
+        assert_eq!((n, d), (2, vec![0.5, 1.0, 0.0, 0.5]));
+        let e = parse_text_matrix(p, "0.5 1\n0 x\n").unwrap_err().to_string();
+        assert!(e.contains("t.txt:2") && e.contains("\"x\""), "{e}");
+        assert!(parse_text_matrix(p, "0.5 1\n0\n").is_err());
+        assert!(parse_text_matrix(p, "0.5 1 0\n0 0.5 1\n").is_err());
+        assert!(parse_text_matrix(p, "").is_err());
+    }
+}

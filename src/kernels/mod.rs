@@ -1,0 +1,4 @@
+//! Parallel building blocks, each with a scalar twin it is tested against.
+
+pub mod matvec;
+pub mod vector;

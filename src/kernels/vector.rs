@@ -1,0 +1,109 @@
+//! Vector building blocks in `f64` log space, parallel with thread-count-independent results:
+//! every reduction sums fixed chunks of [`CHUNK`] entries and combines the chunk results in
+//! index order.
+
+use rayon::prelude::*;
+
+/// Entries per reduction chunk (fixed: results never depend on the thread count).
+pub const CHUNK: usize = 1 << 14;
+
+/// Below this length everything runs sequentially (same chunking, same result).
+const PAR_MIN: usize = 1 << 16;
+
+/// `Σ_i f(i)` over `0..n`, summed per fixed chunk, chunks combined in order.
+pub fn sum_by(n: usize, f: impl Fn(usize) -> f64 + Sync) -> f64 {
+    let chunk_sum = |c: usize| {
+        let lo = c * CHUNK;
+        let hi = (lo + CHUNK).min(n);
+        (lo..hi).map(&f).sum::<f64>()
+    };
+    let chunks = n.div_ceil(CHUNK);
+    if n < PAR_MIN {
+        (0..chunks).map(chunk_sum).sum()
+    } else {
+        let parts: Vec<f64> = (0..chunks).into_par_iter().map(chunk_sum).collect();
+        parts.iter().sum()
+    }
+}
+
+/// `max_i f(i)` (`-inf` for `n = 0`). Order-independent, hence deterministic.
+pub fn max_by(n: usize, f: impl Fn(usize) -> f64 + Sync + Send) -> f64 {
+    if n < PAR_MIN {
+        (0..n).map(f).fold(f64::NEG_INFINITY, f64::max)
+    } else {
+        (0..n)
+            .into_par_iter()
+            .map(f)
+            .reduce(|| f64::NEG_INFINITY, f64::max)
+    }
+}
+
+/// `min_i f(i)`.
+pub fn min_by(n: usize, f: impl Fn(usize) -> f64 + Sync + Send) -> f64 {
+    -max_by(n, |i| -f(i))
+}
+
+/// `log Σ_i exp(f(i))`, stable (max subtraction).
+pub fn logsumexp_by(n: usize, f: impl Fn(usize) -> f64 + Sync + Send) -> f64 {
+    let m = max_by(n, &f);
+    if !m.is_finite() {
+        return m;
+    }
+    m + sum_by(n, |i| (f(i) - m).exp()).ln()
+}
+
+pub fn logsumexp(x: &[f64]) -> f64 {
+    logsumexp_by(x.len(), |i| x[i])
+}
+
+/// `out[i] = f(i)` in parallel.
+pub fn fill(out: &mut [f64], f: impl Fn(usize) -> f64 + Sync + Send) {
+    if out.len() < PAR_MIN {
+        out.iter_mut().enumerate().for_each(|(i, o)| *o = f(i));
+    } else {
+        out.par_iter_mut().enumerate().for_each(|(i, o)| *o = f(i));
+    }
+}
+
+/// Subtracts the log-normaliser: afterwards `logsumexp(x) = 0`.
+pub fn normalise(x: &mut [f64]) {
+    let z = logsumexp(x);
+    if x.len() < PAR_MIN {
+        x.iter_mut().for_each(|v| *v -= z);
+    } else {
+        x.par_iter_mut().for_each(|v| *v -= z);
+    }
+}
+
+/// `out[i] = exp(theta[i])`.
+pub fn exp_into(theta: &[f64], out: &mut [f64]) {
+    fill(out, |i| theta[i].exp());
+}
+
+/// `max_i d(i) − min_i d(i)`.
+pub fn span_by(n: usize, d: impl Fn(usize) -> f64 + Sync + Send) -> f64 {
+    max_by(n, &d) - min_by(n, &d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logsumexp_is_stable() {
+        assert!((logsumexp(&[1000.0, 1000.0]) - (1000.0 + 2f64.ln())).abs() < 1e-12);
+        assert_eq!(logsumexp(&[]), f64::NEG_INFINITY);
+        let mut v = vec![-800.0, -801.0, -1e308];
+        normalise(&mut v);
+        assert!(logsumexp(&v).abs() < 1e-15);
+    }
+
+    #[test]
+    fn sum_is_chunk_deterministic() {
+        let n = 3 * CHUNK + 17;
+        let a = sum_by(n, |i| 1.0 / (1.0 + i as f64));
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let b = pool.install(|| sum_by(n, |i| 1.0 / (1.0 + i as f64)));
+        assert_eq!(a.to_bits(), b.to_bits());
+    }
+}

@@ -1,0 +1,205 @@
+//! The driver: iterate an algorithm, log its metrics per iteration, stop on a reason.
+
+pub mod csv_out;
+pub mod session;
+
+use crate::algo::{self, AlgoKind, Context, CurrentPayoff, Schedule, Step};
+use crate::game::{payoff, PreferenceOperator};
+use crate::metrics::{self, Metrics};
+use std::time::Instant;
+
+/// Which metrics to compute per iteration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsMode {
+    /// Everything, including the distances to `π*` (needs `π*`).
+    Full,
+    /// Only the certificates that need no `π*` (exploit, gap, exploit0, residual).
+    Cheap,
+    /// Nothing: no extra queries, only `algo,iter,queries,seconds`.
+    None,
+}
+
+/// One algorithm run.
+pub struct RunSpec<'a> {
+    pub kind: AlgoKind,
+    pub beta: f64,
+    pub step: Step,
+    pub schedule: Schedule,
+    pub iters: u64,
+    /// Stop once `exploit ≤ tol`.
+    pub tol: Option<f64>,
+    pub metrics: MetricsMode,
+    pub theta_ref: &'a [f64],
+    pub theta0: &'a [f64],
+    /// `θ*`, required for [`MetricsMode::Full`].
+    pub theta_star: Option<&'a [f64]>,
+}
+
+/// One logged iterate.
+#[derive(Clone, Debug)]
+pub struct Row<'a> {
+    pub algo: &'a str,
+    pub iter: u64,
+    pub queries: u64,
+    pub metrics: Metrics,
+    pub seconds: f64,
+}
+
+/// Why a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    /// `--iters` reached.
+    MaxIters,
+    /// `exploit ≤ tol`.
+    Tol,
+    /// The iterate stopped being finite (a step far too large).
+    NonFinite,
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    pub kind: AlgoKind,
+    pub step: Step,
+    pub iterations: u64,
+    pub queries: u64,
+    pub seconds: f64,
+    pub stop: StopReason,
+    pub last: Metrics,
+    pub theta: Vec<f64>,
+    /// Extra iterates (label, θ, last metrics), e.g. MWU's average.
+    pub extras: Vec<(String, Vec<f64>, Metrics)>,
+}
+
+/// Runs `spec` on `op`, calling `on_row` for every logged iterate and `tick` after each
+/// iteration.
+///
+/// # Panics
+/// If `MetricsMode::Full` is asked without `theta_star`, or vector lengths disagree.
+pub fn run(
+    op: &dyn PreferenceOperator,
+    spec: &RunSpec,
+    on_row: &mut dyn FnMut(&Row) -> crate::error::Result<()>,
+    tick: &mut dyn FnMut(),
+) -> crate::error::Result<RunInfo> {
+    let n = op.n();
+    assert_eq!(spec.theta0.len(), n);
+    assert_eq!(spec.theta_ref.len(), n);
+    let star = match spec.metrics {
+        MetricsMode::Full => Some(spec.theta_star.expect("full metrics need θ*")),
+        _ => None,
+    };
+    let ctx = Context {
+        op,
+        theta_ref: spec.theta_ref,
+        beta: spec.beta,
+    };
+    let mut alg = algo::build(spec.kind, spec.theta0, spec.step.alpha, spec.schedule);
+    let mut cur = CurrentPayoff::new(n);
+    let mut extra_g = vec![0.0; n];
+    let mut extra_scratch = vec![0.0; n];
+    let kl0 = star.map(|s| metrics::kl(s, spec.theta0));
+    let mut seconds = 0.0;
+    let mut k = 0u64;
+    let mut queries = 0u64;
+
+    let measure = |theta: &[f64], g: Option<&[f64]>, k: u64, is_main: bool| -> Metrics {
+        let mut m = match (spec.metrics, g) {
+            (MetricsMode::None, _) | (_, None) => Metrics::default(),
+            (_, Some(g)) => metrics::cheap(theta, g, spec.theta_ref, spec.beta),
+        };
+        if let Some(s) = star {
+            metrics::add_star(&mut m, theta, s);
+            if is_main && spec.kind == AlgoKind::NashMp {
+                m.bound = kl0.map(|kl0| metrics::bound(spec.step.alpha, spec.beta, k, kl0));
+            }
+        }
+        m
+    };
+
+    let mut log = |alg: &dyn algo::Algorithm,
+                   cur: &mut CurrentPayoff,
+                   k: u64,
+                   queries: u64,
+                   seconds: f64|
+     -> crate::error::Result<(Metrics, Vec<Metrics>)> {
+        let g = (spec.metrics != MetricsMode::None).then(|| cur.get(op, alg.theta()));
+        let m = measure(alg.theta(), g, k, true);
+        on_row(&Row {
+            algo: spec.kind.name(),
+            iter: k,
+            queries,
+            metrics: m,
+            seconds,
+        })?;
+        let mut extra = Vec::new();
+        for (label, theta) in alg.extra_iterates() {
+            let g = (spec.metrics != MetricsMode::None).then(|| {
+                payoff(op, theta, &mut extra_scratch, &mut extra_g);
+                &extra_g[..]
+            });
+            let me = measure(theta, g, k, false);
+            on_row(&Row {
+                algo: label,
+                iter: k,
+                queries,
+                metrics: me,
+                seconds,
+            })?;
+            extra.push(me);
+        }
+        Ok((m, extra))
+    };
+
+    let (mut last, mut extra_last) = log(alg.as_ref(), &mut cur, 0, 0, 0.0)?;
+    let stop = loop {
+        if let (Some(t), Some(e)) = (spec.tol, last.exploit) {
+            if e <= t {
+                break StopReason::Tol;
+            }
+        }
+        if !finite(alg.theta(), &last) {
+            break StopReason::NonFinite;
+        }
+        if k >= spec.iters {
+            break StopReason::MaxIters;
+        }
+        cur.set_in_step(true);
+        let t = Instant::now();
+        alg.step(&ctx, &mut cur);
+        seconds += t.elapsed().as_secs_f64();
+        cur.set_in_step(false);
+        seconds += cur.take_charged_secs();
+        cur.invalidate();
+        k += 1;
+        queries = alg.initial_queries() + k * alg.queries_per_iter();
+        (last, extra_last) = log(alg.as_ref(), &mut cur, k, queries, seconds)?;
+        tick();
+    };
+    let extras = alg
+        .extra_iterates()
+        .into_iter()
+        .zip(extra_last)
+        .map(|((l, t), m)| (l.to_string(), t.to_vec(), m))
+        .collect();
+    Ok(RunInfo {
+        kind: spec.kind,
+        step: spec.step,
+        iterations: k,
+        queries,
+        seconds,
+        stop,
+        last,
+        theta: alg.theta().to_vec(),
+        extras,
+    })
+}
+
+fn finite(theta: &[f64], m: &Metrics) -> bool {
+    let metric_ok = [m.exploit, m.kl_star, m.residual]
+        .iter()
+        .all(|v| v.is_none_or(|x| !x.is_nan()));
+    metric_ok && crate::kernels::vector::max_by(theta.len(), |i| if theta[i].is_nan() { 1.0 } else { 0.0 }) == 0.0
+}

@@ -1,0 +1,225 @@
+//! A whole solve: the equilibrium (when the metrics need it), then each algorithm in turn, with
+//! every output written atomically.
+
+use super::{csv_out::MetricsCsv, run, MetricsMode, Row, RunInfo, RunSpec};
+use crate::algo::{AlgoKind, Schedule, Step, StepSpec};
+use crate::equilibrium::{self, Equilibrium, EquilibriumParams};
+use crate::error::{Error, Result};
+use crate::game::PreferenceOperator;
+use crate::io::{array, atomic};
+use crate::metrics::Metrics;
+use crate::policy;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Everything a solve needs, validated by [`SolveConfig::new`].
+#[derive(Clone, Debug)]
+pub struct SolveConfig {
+    pub algos: Vec<(AlgoKind, Step)>,
+    pub beta: f64,
+    pub schedule: Schedule,
+    pub iters: u64,
+    pub tol: Option<f64>,
+    pub metrics: MetricsMode,
+    pub theta_ref: Vec<f64>,
+    pub theta0: Vec<f64>,
+    /// What the user asked for, recorded in `summary.json`.
+    pub record: serde_json::Value,
+    /// Warnings produced while validating (e.g. `nash-mp` with `α > 2`).
+    pub warnings: Vec<String>,
+}
+
+impl SolveConfig {
+    /// Validates the parameters of a solve.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        algos: &[AlgoKind],
+        beta: f64,
+        step: StepSpec,
+        schedule: Schedule,
+        iters: u64,
+        tol: Option<f64>,
+        metrics: MetricsMode,
+        theta_ref: Vec<f64>,
+        theta0: Vec<f64>,
+    ) -> Result<Self> {
+        crate::algo::params::check_beta(beta)?;
+        if algos.is_empty() {
+            return Err(Error::Param("no algorithm selected".into()));
+        }
+        if metrics == MetricsMode::Full && beta == 0.0 {
+            return Err(Error::Param(
+                "--metrics full needs π*, which is unique only for β > 0; use --metrics cheap"
+                    .into(),
+            ));
+        }
+        if let Some(t) = tol {
+            if !(t >= 0.0) {
+                return Err(Error::Param(format!("--tol must be ≥ 0, got {t}")));
+            }
+            if metrics == MetricsMode::None {
+                return Err(Error::Param(
+                    "--tol stops on the exploitability, which --metrics none does not compute"
+                        .into(),
+                ));
+            }
+        }
+        let mut resolved = Vec::new();
+        let mut warnings = Vec::new();
+        for &k in algos {
+            let (s, w) = step.resolve(k, beta)?;
+            warnings.extend(w);
+            resolved.push((k, s));
+        }
+        Ok(SolveConfig {
+            algos: resolved,
+            beta,
+            schedule,
+            iters,
+            tol,
+            metrics,
+            theta_ref,
+            theta0,
+            record: serde_json::Value::Null,
+            warnings,
+        })
+    }
+}
+
+/// The result of a solve.
+pub struct SolveReport {
+    pub equilibrium: Option<(Equilibrium, f64)>,
+    pub runs: Vec<RunInfo>,
+    pub wall_seconds: f64,
+}
+
+#[derive(Serialize)]
+struct RunSummary<'a> {
+    algo: &'a str,
+    alpha: f64,
+    eta: f64,
+    stop: super::StopReason,
+    iterations: u64,
+    queries: u64,
+    seconds: f64,
+    #[serde(rename = "final")]
+    last: Metrics,
+    extras: Vec<ExtraSummary<'a>>,
+}
+
+#[derive(Serialize)]
+struct ExtraSummary<'a> {
+    label: &'a str,
+    #[serde(rename = "final")]
+    last: Metrics,
+}
+
+/// Runs a solve; writes `metrics.csv`, `<algo>.policy.npy`, `equilibrium.npy` and
+/// `summary.json` into `out` if given, and passes every row to `on_row`.
+pub fn solve(
+    op: &dyn PreferenceOperator,
+    cfg: &SolveConfig,
+    out: Option<&Path>,
+    on_row: &mut dyn FnMut(&Row),
+    tick: &mut dyn FnMut(),
+) -> Result<SolveReport> {
+    let wall = Instant::now();
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let equilibrium = if cfg.metrics == MetricsMode::Full {
+        let t = Instant::now();
+        let eq = equilibrium::solve(op, &cfg.theta_ref, EquilibriumParams::new(cfg.beta))?;
+        Some((eq, t.elapsed().as_secs_f64()))
+    } else {
+        None
+    };
+    let mut csv = match out {
+        Some(dir) => Some(MetricsCsv::create(&dir.join("metrics.csv"))?),
+        None => None,
+    };
+    let mut runs = Vec::new();
+    for &(kind, step) in &cfg.algos {
+        let spec = RunSpec {
+            kind,
+            beta: cfg.beta,
+            step,
+            schedule: cfg.schedule,
+            iters: cfg.iters,
+            tol: cfg.tol,
+            metrics: cfg.metrics,
+            theta_ref: &cfg.theta_ref,
+            theta0: &cfg.theta0,
+            theta_star: equilibrium.as_ref().map(|(e, _)| &e.theta[..]),
+        };
+        let info = run(
+            op,
+            &spec,
+            &mut |r| {
+                on_row(r);
+                match csv.as_mut() {
+                    Some(c) => c.write(r),
+                    None => Ok(()),
+                }
+            },
+            tick,
+        )?;
+        runs.push(info);
+    }
+    let wall_seconds = wall.elapsed().as_secs_f64();
+    if let Some(dir) = out {
+        if let Some(c) = csv {
+            c.commit()?;
+        }
+        for r in &runs {
+            write_policy(dir, r.kind.name(), &r.theta)?;
+            for (label, theta, _) in &r.extras {
+                write_policy(dir, label, theta)?;
+            }
+        }
+        if let Some((eq, _)) = &equilibrium {
+            array::write_vector(&dir.join("equilibrium.npy"), &policy::probs(&eq.theta))?;
+        }
+        let summary = serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "params": cfg.record,
+            "beta": cfg.beta,
+            "metrics": cfg.metrics,
+            "schedule": cfg.schedule,
+            "iters": cfg.iters,
+            "tol": cfg.tol,
+            "threads": rayon::current_num_threads(),
+            "game": { "n": op.n(), "storage": op.describe() },
+            "equilibrium": equilibrium.as_ref().map(|(e, s)| serde_json::json!({
+                "certificate": e, "seconds": s, "file": "equilibrium.npy"
+            })),
+            "runs": runs.iter().map(|r| RunSummary {
+                algo: r.kind.name(),
+                alpha: r.step.alpha,
+                eta: r.step.eta,
+                stop: r.stop,
+                iterations: r.iterations,
+                queries: r.queries,
+                seconds: r.seconds,
+                last: r.last,
+                extras: r.extras.iter().map(|(l, _, m)| ExtraSummary { label: l, last: *m }).collect(),
+            }).collect::<Vec<_>>(),
+            "warnings": cfg.warnings,
+            "wall_seconds": wall_seconds,
+        });
+        let text = serde_json::to_string_pretty(&summary).expect("summary serialises");
+        atomic::write_all(&dir.join("summary.json"), text.as_bytes())?;
+    }
+    Ok(SolveReport {
+        equilibrium,
+        runs,
+        wall_seconds,
+    })
+}
+
+fn write_policy(dir: &Path, label: &str, theta: &[f64]) -> Result<PathBuf> {
+    let p = dir.join(format!("{label}.policy.npy"));
+    array::write_vector(&p, &policy::probs(theta))?;
+    Ok(p)
+}
