@@ -21,7 +21,11 @@ pub fn theta_from_probs(what: &str, p: &[f64], n: usize) -> Result<Vec<f64>> {
             p.len()
         )));
     }
-    if let Some((i, v)) = p.iter().enumerate().find(|(_, v)| !v.is_finite() || **v <= 0.0) {
+    if let Some((i, v)) = p
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !v.is_finite() || **v <= 0.0)
+    {
         return Err(bad(format!(
             "entry {i} is {v}; every entry must be positive and finite (full support)"
         )));
@@ -53,7 +57,9 @@ mod tests {
     #[test]
     fn checks() {
         assert!(theta_from_probs("r", &[0.5, 0.5], 2).is_ok());
-        let e = theta_from_probs("r", &[1.0, 0.0], 2).unwrap_err().to_string();
+        let e = theta_from_probs("r", &[1.0, 0.0], 2)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("entry 1 is 0"), "{e}");
         assert!(theta_from_probs("r", &[0.5, 0.5], 3).is_err());
         assert!(theta_from_probs("r", &[0.5, 0.6], 2).is_err());

@@ -73,7 +73,11 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                     let m = &r.metrics;
                     table.insert(
                         (r.algo.to_string(), b),
-                        (m.kl_star.unwrap_or(f64::NAN), m.exploit.unwrap_or(f64::NAN), m.bound),
+                        (
+                            m.kl_star.unwrap_or(f64::NAN),
+                            m.exploit.unwrap_or(f64::NAN),
+                            m.bound,
+                        ),
                     );
                 }
             }
@@ -95,13 +99,25 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     for algo in &order {
         print!("{algo:<9}");
         for b in budgets {
-            print!("{:>11.2e}", table.get(&(algo.clone(), b)).map(|v| v.0).unwrap_or(f64::NAN));
+            print!(
+                "{:>11.2e}",
+                table
+                    .get(&(algo.clone(), b))
+                    .map(|v| v.0)
+                    .unwrap_or(f64::NAN)
+            );
         }
         println!();
         if algo == "nash-mp" {
             print!("{:<9}", "  bound");
             for b in budgets {
-                print!("{:>11.2e}", table.get(&(algo.clone(), b)).and_then(|v| v.2).unwrap_or(f64::NAN));
+                print!(
+                    "{:>11.2e}",
+                    table
+                        .get(&(algo.clone(), b))
+                        .and_then(|v| v.2)
+                        .unwrap_or(f64::NAN)
+                );
             }
             println!();
         }
@@ -110,7 +126,13 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     for algo in &order {
         print!("{algo:<9}");
         for b in budgets {
-            print!("{:>11.2e}", table.get(&(algo.clone(), b)).map(|v| v.1).unwrap_or(f64::NAN));
+            print!(
+                "{:>11.2e}",
+                table
+                    .get(&(algo.clone(), b))
+                    .map(|v| v.1)
+                    .unwrap_or(f64::NAN)
+            );
         }
         println!();
     }

@@ -12,7 +12,7 @@ pub struct GameArgs {
     /// The game: a square float32/float64 .npy preference matrix.
     pub game: PathBuf,
     /// Regularisation strength β ≥ 0.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub beta: f64,
     /// Reference policy μ (.npy, 1-D, positive, sums to 1). Default: uniform.
     #[arg(long = "ref", value_name = "REF.npy")]
@@ -39,13 +39,17 @@ pub struct SolveArgs {
     #[command(flatten)]
     pub game: GameArgs,
     /// Step size α (multiplies the payoff). Default: each algorithm's (MATH.md §3).
-    #[arg(long, conflicts_with = "eta")]
+    #[arg(long, conflicts_with = "eta", allow_negative_numbers = true)]
     pub alpha: Option<f64>,
     /// Step size in the paper's convention, η = α·β.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub eta: Option<f64>,
     /// Comma-separated algorithms.
-    #[arg(long, value_delimiter = ',', default_value = "nash-mp,mmd,omwu,egpo,nash-md,mwu")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "nash-mp,mmd,omwu,egpo,nash-md,mwu"
+    )]
     pub algo: Vec<AlgoKind>,
     /// Iterations per algorithm.
     #[arg(long, default_value_t = 1000)]
@@ -99,7 +103,15 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
         ScheduleArg::Decaying => Schedule::Decaying,
     };
     let mut cfg = session::SolveConfig::new(
-        &a.algo, a.game.beta, step, schedule, a.iters, a.tol, metrics, theta_ref, theta0,
+        &a.algo,
+        a.game.beta,
+        step,
+        schedule,
+        a.iters,
+        a.tol,
+        metrics,
+        theta_ref,
+        theta0,
     )?;
     for w in &cfg.warnings {
         super::warn(w);
@@ -151,6 +163,9 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
             r.stop
         );
     }
-    println!("wrote {}/{{metrics.csv,summary.json,*.policy.npy}}", a.out.display());
+    println!(
+        "wrote {}/{{metrics.csv,summary.json,*.policy.npy}}",
+        a.out.display()
+    );
     Ok(())
 }

@@ -15,9 +15,22 @@ const TILE: usize = 64;
 /// What is wrong at `(i, j)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Violation {
-    NotFinite { i: usize, j: usize, v: f64 },
-    OutOfRange { i: usize, j: usize, v: f64 },
-    Skew { i: usize, j: usize, pij: f64, pji: f64 },
+    NotFinite {
+        i: usize,
+        j: usize,
+        v: f64,
+    },
+    OutOfRange {
+        i: usize,
+        j: usize,
+        v: f64,
+    },
+    Skew {
+        i: usize,
+        j: usize,
+        pij: f64,
+        pji: f64,
+    },
 }
 
 impl Violation {
@@ -32,8 +45,18 @@ impl Violation {
     pub fn into_error(self, path: &Path, tol: f64) -> Error {
         let path = path.to_path_buf();
         match self {
-            Violation::NotFinite { i, j, v } => Error::NotFinite { path, i, j, value: v },
-            Violation::OutOfRange { i, j, v } => Error::OutOfRange { path, i, j, value: v },
+            Violation::NotFinite { i, j, v } => Error::NotFinite {
+                path,
+                i,
+                j,
+                value: v,
+            },
+            Violation::OutOfRange { i, j, v } => Error::OutOfRange {
+                path,
+                i,
+                j,
+                value: v,
+            },
             Violation::Skew { i, j, pij, pji } => Error::NotSkewSymmetric {
                 path,
                 i,
@@ -112,7 +135,7 @@ mod tests {
 
     #[test]
     fn accepts_valid_and_finds_first_violation() {
-        let n = 150;
+        let n = 151;
         let mut p = cyclic(n);
         assert_eq!(first_violation(&p, n, 1e-9), None);
         p[100 * n + 7] = 0.3; // breaks skew at (7, 100) and (100, 7): (7, 100) comes first
@@ -122,7 +145,10 @@ mod tests {
         assert!(matches!(v, Violation::Skew { i: 7, j: 100, .. }), "{v:?}");
         p[2 * n + 149] = -0.1;
         let v = first_violation(&p, n, 1e-9).unwrap();
-        assert!(matches!(v, Violation::OutOfRange { i: 2, j: 149, .. }), "{v:?}");
+        assert!(
+            matches!(v, Violation::OutOfRange { i: 2, j: 149, .. }),
+            "{v:?}"
+        );
         let mut q = cyclic(n);
         q[5 * n + 5] = 0.6;
         assert!(matches!(

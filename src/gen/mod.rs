@@ -32,7 +32,8 @@ pub fn uniform_entry(seed: u64, i: usize, j: usize) -> f64 {
 
 /// A uniform draw in `[0, 1)` determined by `(seed, a, b)` (SplitMix64 finaliser, 53 bits).
 pub fn unit(seed: u64, a: u64, b: u64) -> f64 {
-    let mut z = seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    let mut z =
+        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;

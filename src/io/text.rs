@@ -14,7 +14,11 @@ pub fn parse_text_matrix(path: &Path, text: &str) -> Result<(usize, Vec<f64>)> {
             continue;
         }
         let before = data.len();
-        for (c, tok) in line.split(|ch: char| ch.is_whitespace() || ch == ',').filter(|t| !t.is_empty()).enumerate() {
+        for (c, tok) in line
+            .split(|ch: char| ch.is_whitespace() || ch == ',')
+            .filter(|t| !t.is_empty())
+            .enumerate()
+        {
             let v: f64 = tok.parse().map_err(|_| Error::Text {
                 path: path.into(),
                 line: ln + 1,
@@ -59,7 +63,9 @@ mod tests {
         let p = Path::new("t.txt");
         let (n, d) = parse_text_matrix(p, "0.5 1\n0 0.5\n").unwrap();
         assert_eq!((n, d), (2, vec![0.5, 1.0, 0.0, 0.5]));
-        let e = parse_text_matrix(p, "0.5 1\n0 x\n").unwrap_err().to_string();
+        let e = parse_text_matrix(p, "0.5 1\n0 x\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("t.txt:2") && e.contains("\"x\""), "{e}");
         assert!(parse_text_matrix(p, "0.5 1\n0\n").is_err());
         assert!(parse_text_matrix(p, "0.5 1 0\n0 0.5 1\n").is_err());

@@ -230,12 +230,18 @@ mod tests {
                 let mut out = vec![0.0; n];
                 matvec(&p, &x, &mut out, simd);
                 for i in 0..n {
-                    assert!((out[i] - want[i]).abs() <= 1e-12 * n as f64, "f64 n={n} simd={simd}");
+                    assert!(
+                        (out[i] - want[i]).abs() <= 1e-12 * n as f64,
+                        "f64 n={n} simd={simd}"
+                    );
                 }
                 let p32: Vec<f32> = p.iter().map(|&v| v as f32).collect();
                 matvec(&p32, &x, &mut out, simd);
                 for i in 0..n {
-                    assert!((out[i] - want[i]).abs() <= 1e-6 * want[i].max(1.0), "f32 n={n}");
+                    assert!(
+                        (out[i] - want[i]).abs() <= 1e-6 * want[i].max(1.0),
+                        "f32 n={n}"
+                    );
                 }
             }
         }

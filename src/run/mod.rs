@@ -201,5 +201,9 @@ fn finite(theta: &[f64], m: &Metrics) -> bool {
     let metric_ok = [m.exploit, m.kl_star, m.residual]
         .iter()
         .all(|v| v.is_none_or(|x| !x.is_nan()));
-    metric_ok && crate::kernels::vector::max_by(theta.len(), |i| if theta[i].is_nan() { 1.0 } else { 0.0 }) == 0.0
+    metric_ok
+        && crate::kernels::vector::max_by(
+            theta.len(),
+            |i| if theta[i].is_nan() { 1.0 } else { 0.0 },
+        ) == 0.0
 }

@@ -55,7 +55,7 @@ impl SolveConfig {
             ));
         }
         if let Some(t) = tol {
-            if !(t >= 0.0) {
+            if t.is_nan() || t < 0.0 {
                 return Err(Error::Param(format!("--tol must be ≥ 0, got {t}")));
             }
             if metrics == MetricsMode::None {

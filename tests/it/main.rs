@@ -1,0 +1,7 @@
+//! Integration tests: the real binary on real files, in temporary folders.
+
+mod bad_input;
+mod behaviour;
+mod determinism;
+mod goldens;
+mod util;
