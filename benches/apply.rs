@@ -1,1 +1,85 @@
-fn main() {}
+//! Dense apply against the memory-read limit, measured in one run:
+//! `cargo bench --bench apply` (criterion; Throughput::Bytes, so the report is in GB/s).
+//!
+//! For n = 4096 and 16384 (64 MiB and 1 GiB of float32), over the same memory-mapped bytes:
+//! - `plain_sum`: a parallel SIMD sum of every element (the read bandwidth reference);
+//! - `nashmp_apply`: `DenseGame::apply` (the kernel every algorithm uses);
+//! - `nashmp_apply_scalar`: its portable scalar twin;
+//! - `faer_matvec`: faer's parallel matmul on the same mapped matrix, as a peer.
+//!
+//! Games are generated once into `target/bench-games/` (ignored by git).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use nashmp::game::{DenseGame, PreferenceOperator};
+use nashmp::gen::uniform_entry;
+use nashmp::io::{array, npy::DType};
+use nashmp::kernels::matvec::plain_sum;
+use std::path::PathBuf;
+
+fn game_file(n: usize) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-games");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("uniform-{n}-f32.npy"));
+    if !path.exists() {
+        array::write_matrix(&path, n, DType::F32, |i, row| {
+            (0..n).for_each(|j| row[j] = uniform_entry(1, i, j));
+            Ok(())
+        })
+        .unwrap();
+    }
+    path
+}
+
+fn mapped_f32(path: &PathBuf) -> (nashmp::io::mmap::Mapped, usize) {
+    let m = nashmp::io::mmap::Mapped::open(path).unwrap();
+    let h = array::checked_header(path, m.bytes()).unwrap();
+    (m, h.data_offset)
+}
+
+fn dense(c: &mut Criterion) {
+    for n in [4096usize, 16384] {
+        let path = game_file(n);
+        let game = DenseGame::open(&path).unwrap();
+        let scalar = DenseGame::open(&path).unwrap().with_simd(false);
+        let (map, off) = mapped_f32(&path);
+        let p: &[f32] = bytemuck::cast_slice(&map.bytes()[off..]);
+        let x: Vec<f64> = (0..n).map(|i| 1.0 + (i % 7) as f64).collect();
+        let s: f64 = x.iter().sum();
+        let x: Vec<f64> = x.iter().map(|v| v / s).collect();
+        let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let mut out = vec![0.0f64; n];
+        let mut out32 = vec![0.0f32; n];
+
+        let mut g = c.benchmark_group(format!("dense_f32_n{n}"));
+        g.throughput(Throughput::Bytes((n * n * 4) as u64));
+        g.sample_size(if n > 8192 { 20 } else { 50 });
+        g.bench_function(BenchmarkId::from_parameter("plain_sum"), |b| {
+            b.iter(|| std::hint::black_box(plain_sum(p, true)))
+        });
+        g.bench_function(BenchmarkId::from_parameter("nashmp_apply"), |b| {
+            b.iter(|| game.apply(&x, &mut out))
+        });
+        g.bench_function(BenchmarkId::from_parameter("nashmp_apply_scalar"), |b| {
+            b.iter(|| scalar.apply(&x, &mut out))
+        });
+        g.bench_function(BenchmarkId::from_parameter("faer_matvec"), |b| {
+            b.iter(|| {
+                let a = faer::MatRef::from_row_major_slice(p, n, n);
+                let xr = faer::MatRef::from_column_major_slice(&x32, n, 1);
+                let dst = faer::MatMut::from_column_major_slice_mut(&mut out32, n, 1);
+                faer::linalg::matmul::matmul(
+                    dst,
+                    faer::Accum::Replace,
+                    a,
+                    xr,
+                    1.0f32,
+                    faer::Par::rayon(0),
+                );
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, dense);
+criterion_main!(benches);

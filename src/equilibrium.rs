@@ -53,10 +53,20 @@ pub struct Equilibrium {
     pub stop: EqStop,
 }
 
-/// Solves for `π*` of `op` at `params.beta > 0` with reference `θ_μ`.
+/// Solves for `π*` of `op` at `params.beta > 0` with reference `θ_μ`, starting from `μ`.
 pub fn solve(
     op: &dyn PreferenceOperator,
     theta_ref: &[f64],
+    params: EquilibriumParams,
+) -> Result<Equilibrium> {
+    solve_from(op, theta_ref, theta_ref, params)
+}
+
+/// As [`solve`], starting from `theta_start` (e.g. the solution at a nearby β, for β paths).
+pub fn solve_from(
+    op: &dyn PreferenceOperator,
+    theta_ref: &[f64],
+    theta_start: &[f64],
     params: EquilibriumParams,
 ) -> Result<Equilibrium> {
     let beta = params.beta;
@@ -72,7 +82,7 @@ pub fn solve(
         beta,
     };
     let alpha = 2.0;
-    let mut theta = theta_ref.to_vec();
+    let mut theta = theta_start.to_vec();
     let mut half = vec![0.0; n];
     let mut next = vec![0.0; n];
     let mut g = vec![0.0; n];

@@ -1,6 +1,7 @@
 //! The command line: clap definitions, each subcommand turned once into validated values and
 //! handed to the library.
 
+mod bench;
 mod convert;
 mod demo;
 mod equilibrium;
@@ -34,6 +35,8 @@ pub enum Command {
     Convert(convert::ConvertArgs),
     /// Write a synthetic dense game (.npy).
     Generate(generate::GenerateArgs),
+    /// Time the apply kernel against a plain sum over the same bytes (interleaved).
+    Bench(bench::BenchArgs),
     /// Solve the small built-in game with every algorithm and print what each reaches.
     Demo(demo::DemoArgs),
 }
@@ -56,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Convert(a) => convert::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
 

@@ -92,6 +92,15 @@ impl DenseGame {
         (self.n as u64) * (self.n as u64) * self.dtype.size() as u64
     }
 
+    /// The matrix elements in row-major order.
+    ///
+    /// # Panics
+    /// If `T` is not this game's dtype.
+    pub fn raw<T: Element>(&self) -> &[T] {
+        assert_eq!(std::mem::size_of::<T>(), self.dtype.size(), "dtype");
+        self.slice()
+    }
+
     fn slice<T: Element>(&self) -> &[T] {
         match &self.storage {
             Storage::Mapped { map, offset } => bytemuck::cast_slice(&map.bytes()[*offset..]),

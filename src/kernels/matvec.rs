@@ -16,7 +16,7 @@ pub const BLOCK: usize = 512;
 /// Rows processed together (each `x` load serves all of them).
 const ROWS: usize = 4;
 /// Rows per parallel task; a multiple of `ROWS`, so the row grouping never depends on threads.
-const TASK_ROWS: usize = 32;
+const TASK_ROWS: usize = 128;
 
 /// A matrix element type the dense kernels handle.
 pub trait Element: bytemuck::Pod + Send + Sync + Copy + 'static {
@@ -26,6 +26,8 @@ pub trait Element: bytemuck::Pod + Send + Sync + Copy + 'static {
     fn to_f64(self) -> f64;
     /// `out[r] = Σ_j rows[r][j] * x[j]` for `r < R`.
     fn dot_rows<const R: usize>(rows: [&[Self]; R], x: &[Self::X], simd: bool) -> [f64; R];
+    /// `Σ_j c[j]` (the bandwidth reference).
+    fn sum(c: &[Self], simd: bool) -> f64;
 }
 
 /// Whether the running CPU has AVX2 and FMA (detected once by std).
@@ -117,6 +119,7 @@ where
 /// Multiply-add in the storage precision (fused when the CPU has FMA).
 trait Mul<X>: Sized {
     fn zero() -> Self;
+    fn add(a: Self, b: Self) -> Self;
     fn fmadd(a: Self, x: X, acc: Self, fma: bool) -> Self;
 }
 
@@ -124,6 +127,10 @@ impl Mul<f32> for f32 {
     #[inline(always)]
     fn zero() -> f32 {
         0.0
+    }
+    #[inline(always)]
+    fn add(a: f32, b: f32) -> f32 {
+        a + b
     }
     #[inline(always)]
     fn fmadd(a: f32, x: f32, acc: f32, fma: bool) -> f32 {
@@ -141,6 +148,10 @@ impl Mul<f64> for f64 {
         0.0
     }
     #[inline(always)]
+    fn add(a: f64, b: f64) -> f64 {
+        a + b
+    }
+    #[inline(always)]
     fn fmadd(a: f64, x: f64, acc: f64, fma: bool) -> f64 {
         if fma {
             a.mul_add(x, acc)
@@ -152,18 +163,139 @@ impl Mul<f64> for f64 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    //! The generic kernel compiled with AVX2 + FMA enabled: LLVM turns the lane loops into
-    //! 256-bit FMAs. Callers must have checked [`super::simd_available`].
-    use super::dot_rows_generic;
+    //! AVX2 + FMA kernels. Every function here requires AVX2 and FMA; callers check
+    //! [`super::simd_available`] first. Loads are unaligned and stay inside the slices: each
+    //! loop reads `[j, j + 16)` only while `j + 16 <= end <= len`.
+    use super::BLOCK;
+    use std::arch::x86_64::*;
 
+    /// Horizontal sum of four f64 lanes, in a fixed order.
     #[target_feature(enable = "avx2,fma")]
-    pub fn f32_rows<const R: usize>(rows: [&[f32]; R], x: &[f32]) -> [f64; R] {
-        dot_rows_generic::<f32, f32, R, 16>(rows, x, true)
+    fn hsum_pd(v: __m256d) -> f64 {
+        let mut a = [0.0f64; 4];
+        // SAFETY: `a` holds exactly four f64.
+        unsafe { _mm256_storeu_pd(a.as_mut_ptr(), v) };
+        (a[0] + a[1]) + (a[2] + a[3])
     }
 
+    /// Widens eight f32 lanes to f64 and adds them to `acc`.
+    #[target_feature(enable = "avx2,fma")]
+    fn widen_add(acc: __m256d, v: __m256) -> __m256d {
+        let lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+        let hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+        _mm256_add_pd(acc, _mm256_add_pd(lo, hi))
+    }
+
+    /// `Σ_j rows[r][j] x[j]` for `R` rows: f32 products summed in f32 per block of `BLOCK`
+    /// columns (two 8-lane accumulators per row), block sums widened to f64.
+    #[target_feature(enable = "avx2,fma")]
+    pub fn f32_rows<const R: usize>(rows: [&[f32]; R], x: &[f32]) -> [f64; R] {
+        let n = x.len();
+        for r in rows {
+            assert_eq!(r.len(), n);
+        }
+        let xp = x.as_ptr();
+        let rp: [*const f32; R] = std::array::from_fn(|r| rows[r].as_ptr());
+        let mut tot = [_mm256_setzero_pd(); R];
+        let mut tail = [0.0f64; R];
+        let mut start = 0;
+        while start < n {
+            let end = (start + BLOCK).min(n);
+            let mut a0 = [_mm256_setzero_ps(); R];
+            let mut a1 = [_mm256_setzero_ps(); R];
+            let mut j = start;
+            while j + 16 <= end {
+                // SAFETY: j + 16 <= end <= n = len of x and of every row.
+                unsafe {
+                    let x0 = _mm256_loadu_ps(xp.add(j));
+                    let x1 = _mm256_loadu_ps(xp.add(j + 8));
+                    for r in 0..R {
+                        a0[r] = _mm256_fmadd_ps(_mm256_loadu_ps(rp[r].add(j)), x0, a0[r]);
+                        a1[r] = _mm256_fmadd_ps(_mm256_loadu_ps(rp[r].add(j + 8)), x1, a1[r]);
+                    }
+                }
+                j += 16;
+            }
+            for r in 0..R {
+                tot[r] = widen_add(tot[r], _mm256_add_ps(a0[r], a1[r]));
+                for jj in j..end {
+                    tail[r] += (rows[r][jj] * x[jj]) as f64;
+                }
+            }
+            start = end;
+        }
+        std::array::from_fn(|r| hsum_pd(tot[r]) + tail[r])
+    }
+
+    /// `Σ_j rows[r][j] x[j]` in f64 for `R` rows (two 4-lane accumulators per row).
     #[target_feature(enable = "avx2,fma")]
     pub fn f64_rows<const R: usize>(rows: [&[f64]; R], x: &[f64]) -> [f64; R] {
-        dot_rows_generic::<f64, f64, R, 8>(rows, x, true)
+        let n = x.len();
+        for r in rows {
+            assert_eq!(r.len(), n);
+        }
+        let xp = x.as_ptr();
+        let rp: [*const f64; R] = std::array::from_fn(|r| rows[r].as_ptr());
+        let mut a0 = [_mm256_setzero_pd(); R];
+        let mut a1 = [_mm256_setzero_pd(); R];
+        let mut j = 0;
+        while j + 8 <= n {
+            // SAFETY: j + 8 <= n = len of x and of every row.
+            unsafe {
+                let x0 = _mm256_loadu_pd(xp.add(j));
+                let x1 = _mm256_loadu_pd(xp.add(j + 4));
+                for r in 0..R {
+                    a0[r] = _mm256_fmadd_pd(_mm256_loadu_pd(rp[r].add(j)), x0, a0[r]);
+                    a1[r] = _mm256_fmadd_pd(_mm256_loadu_pd(rp[r].add(j + 4)), x1, a1[r]);
+                }
+            }
+            j += 8;
+        }
+        std::array::from_fn(|r| {
+            let mut s = hsum_pd(_mm256_add_pd(a0[r], a1[r]));
+            for jj in j..n {
+                s += rows[r][jj] * x[jj];
+            }
+            s
+        })
+    }
+
+    /// `Σ c` for f32 (four 8-lane accumulators, widened to f64 per 64 Ki elements chunk).
+    #[target_feature(enable = "avx2,fma")]
+    pub fn f32_sum(c: &[f32]) -> f64 {
+        let p = c.as_ptr();
+        let mut a = [_mm256_setzero_ps(); 4];
+        let mut j = 0;
+        while j + 32 <= c.len() {
+            // SAFETY: j + 32 <= len.
+            unsafe {
+                for (k, acc) in a.iter_mut().enumerate() {
+                    *acc = _mm256_add_ps(*acc, _mm256_loadu_ps(p.add(j + 8 * k)));
+                }
+            }
+            j += 32;
+        }
+        let v = _mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3]));
+        hsum_pd(widen_add(_mm256_setzero_pd(), v)) + c[j..].iter().map(|&v| v as f64).sum::<f64>()
+    }
+
+    /// `Σ c` for f64.
+    #[target_feature(enable = "avx2,fma")]
+    pub fn f64_sum(c: &[f64]) -> f64 {
+        let p = c.as_ptr();
+        let mut a = [_mm256_setzero_pd(); 4];
+        let mut j = 0;
+        while j + 16 <= c.len() {
+            // SAFETY: j + 16 <= len.
+            unsafe {
+                for (k, acc) in a.iter_mut().enumerate() {
+                    *acc = _mm256_add_pd(*acc, _mm256_loadu_pd(p.add(j + 4 * k)));
+                }
+            }
+            j += 16;
+        }
+        let v = _mm256_add_pd(_mm256_add_pd(a[0], a[1]), _mm256_add_pd(a[2], a[3]));
+        hsum_pd(v) + c[j..].iter().sum::<f64>()
     }
 }
 
@@ -185,6 +317,15 @@ impl Element for f32 {
         let _ = simd;
         dot_rows_generic::<f32, f32, R, 16>(rows, x, false)
     }
+    fn sum(c: &[f32], simd: bool) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        if simd {
+            // SAFETY: `simd` is true only when `simd_available()` saw AVX2 and FMA at run time.
+            return unsafe { avx2::f32_sum(c) };
+        }
+        let _ = simd;
+        sum_generic::<f32, 32>(c)
+    }
 }
 
 impl Element for f64 {
@@ -205,6 +346,39 @@ impl Element for f64 {
         let _ = simd;
         dot_rows_generic::<f64, f64, R, 8>(rows, x, false)
     }
+    fn sum(c: &[f64], simd: bool) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        if simd {
+            // SAFETY: `simd` is true only when `simd_available()` saw AVX2 and FMA at run time.
+            return unsafe { avx2::f64_sum(c) };
+        }
+        let _ = simd;
+        sum_generic::<f64, 16>(c)
+    }
+}
+
+/// The memory-read reference: a parallel sum of every element of `p` in fixed chunks, with the
+/// same SIMD dispatch as the matvec. A matvec cannot read its matrix faster than this reads the
+/// same bytes; benchmarks quote the matvec's bandwidth as a fraction of it.
+pub fn plain_sum<T: Element>(p: &[T], simd: bool) -> f64 {
+    let simd = simd && simd_available();
+    p.par_chunks(1 << 16).map(|c| T::sum(c, simd)).sum()
+}
+
+#[inline(always)]
+fn sum_generic<T: Copy + Into<f64> + Mul<T>, const L: usize>(c: &[T]) -> f64 {
+    let mut acc = [T::zero(); L];
+    let mut chunks = c.chunks_exact(L);
+    for ch in &mut chunks {
+        for l in 0..L {
+            acc[l] = T::add(acc[l], ch[l]);
+        }
+    }
+    let mut s: f64 = chunks.remainder().iter().map(|&v| v.into()).sum();
+    for a in acc {
+        s += a.into();
+    }
+    s
 }
 
 #[cfg(test)]
