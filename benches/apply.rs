@@ -30,19 +30,12 @@ fn game_file(n: usize) -> PathBuf {
     path
 }
 
-fn mapped_f32(path: &PathBuf) -> (nashmp::io::mmap::Mapped, usize) {
-    let m = nashmp::io::mmap::Mapped::open(path).unwrap();
-    let h = array::checked_header(path, m.bytes()).unwrap();
-    (m, h.data_offset)
-}
-
 fn dense(c: &mut Criterion) {
     for n in [4096usize, 16384] {
         let path = game_file(n);
         let game = DenseGame::open(&path).unwrap();
         let scalar = DenseGame::open(&path).unwrap().with_simd(false);
-        let (map, off) = mapped_f32(&path);
-        let p: &[f32] = bytemuck::cast_slice(&map.bytes()[off..]);
+        let p: &[f32] = game.raw::<f32>();
         let x: Vec<f64> = (0..n).map(|i| 1.0 + (i % 7) as f64).collect();
         let s: f64 = x.iter().sum();
         let x: Vec<f64> = x.iter().map(|v| v / s).collect();
