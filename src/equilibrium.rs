@@ -92,8 +92,8 @@ pub fn solve_from(
     let mut best_at = 0u64;
     // The guaranteed contraction is (1 + 2β) per iteration, so a tenfold improvement takes at
     // most about ln 10 / ln(1 + 2β) iterations; a run that does not improve its best residual
-    // tenfold in four times that has hit the floor of the operator's precision.
-    let window = (4.0 * std::f64::consts::LN_10 / (2.0 * beta).ln_1p()).ceil() as u64 + 200;
+    // tenfold in twice that has hit the floor of the operator's precision.
+    let window = (2.0 * std::f64::consts::LN_10 / (2.0 * beta).ln_1p()).ceil() as u64 + 50;
     let mut k = 0u64;
     let mut queries = 0u64;
     let stop = loop {

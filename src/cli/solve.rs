@@ -163,6 +163,14 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
             r.stop
         );
     }
+    if let Some(m) = crate::run::memory::snapshot() {
+        println!(
+            "memory: peak RSS {} (now: anonymous {}, file-backed {})",
+            crate::run::memory::mib(m.peak_rss),
+            crate::run::memory::mib(m.rss_anon),
+            crate::run::memory::mib(m.rss_file)
+        );
+    }
     println!(
         "wrote {}/{{metrics.csv,summary.json,*.policy.npy}}",
         a.out.display()

@@ -1,6 +1,7 @@
 //! The driver: iterate an algorithm, log its metrics per iteration, stop on a reason.
 
 pub mod csv_out;
+pub mod memory;
 pub mod session;
 
 use crate::algo::{self, AlgoKind, Context, CurrentPayoff, Schedule, Step};

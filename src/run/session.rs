@@ -206,6 +206,7 @@ pub fn solve(
                 extras: r.extras.iter().map(|(l, _, m)| ExtraSummary { label: l, last: *m }).collect(),
             }).collect::<Vec<_>>(),
             "warnings": cfg.warnings,
+            "memory": super::memory::snapshot(),
             "wall_seconds": wall_seconds,
         });
         let text = serde_json::to_string_pretty(&summary).expect("summary serialises");
