@@ -38,7 +38,7 @@ pub fn run(a: ConvertArgs) -> anyhow::Result<()> {
         .map(|b| b.starts_with(b"\x93NUMPY"))
         .map_err(|e| Error::io(&a.input, e))?;
     if is_npy {
-        let g = crate::game::open(&a.input, a.tol)?;
+        let g = crate::game::open_dense(&a.input, a.tol)?;
         let n = g.n();
         array::write_matrix(&a.output, n, dtype, |i, row| {
             (0..n).for_each(|j| row[j] = g.entry(i, j));

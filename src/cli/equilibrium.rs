@@ -24,7 +24,7 @@ pub fn run(a: EquilibriumArgs) -> anyhow::Result<()> {
     p.target_residual = a.residual;
     p.max_iters = a.max_iters;
     let t = std::time::Instant::now();
-    let eq = equilibrium::solve(&g, &theta_ref, p)?;
+    let eq = equilibrium::solve(g.as_ref(), &theta_ref, p)?;
     array::write_vector(&a.out, &policy::probs(&eq.theta))?;
     println!(
         "equilibrium: residual {:e}, exploit {:e}, exploit0 {:e}, {} iterations, {} queries, {:?}, {:.3}s",

@@ -23,7 +23,7 @@ pub struct GameArgs {
 }
 
 impl GameArgs {
-    pub fn load(&self) -> anyhow::Result<(game::DenseGame, Vec<f64>)> {
+    pub fn load(&self) -> anyhow::Result<(Box<dyn PreferenceOperator>, Vec<f64>)> {
         crate::algo::params::check_beta(self.beta)?;
         let g = game::open(&self.game, self.skew_tol)?;
         let theta_ref = match &self.reference {
@@ -137,7 +137,7 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
     } else {
         ProgressBar::hidden()
     };
-    let report = session::solve(&g, &cfg, Some(&a.out), &mut |_| {}, &mut || bar.inc(1))?;
+    let report = session::solve(g.as_ref(), &cfg, Some(&a.out), &mut |_| {}, &mut || bar.inc(1))?;
     bar.finish_and_clear();
     println!("game: {}", g.describe());
     if let Some((eq, secs)) = &report.equilibrium {

@@ -108,14 +108,6 @@ impl DenseGame {
         }
     }
 
-    /// `P[i][j]` as `f64`.
-    pub fn entry(&self, i: usize, j: usize) -> f64 {
-        match self.dtype {
-            DType::F32 => self.slice::<f32>()[i * self.n + j] as f64,
-            DType::F64 => self.slice::<f64>()[i * self.n + j],
-        }
-    }
-
     /// The default skew tolerance for a dtype.
     pub fn default_tol(dtype: DType) -> f64 {
         match dtype {
@@ -149,6 +141,14 @@ impl PreferenceOperator for DenseGame {
         match self.dtype {
             DType::F32 => matvec::matvec(self.slice::<f32>(), x, out, self.simd),
             DType::F64 => matvec::matvec(self.slice::<f64>(), x, out, self.simd),
+        }
+    }
+
+    fn entry(&self, i: usize, j: usize) -> f64 {
+        assert!(i < self.n && j < self.n, "entry ({i}, {j}) of an {0}x{0} game", self.n);
+        match self.dtype {
+            DType::F32 => self.slice::<f32>()[i * self.n + j] as f64,
+            DType::F64 => self.slice::<f64>()[i * self.n + j],
         }
     }
 

@@ -26,6 +26,11 @@ pub trait PreferenceOperator: Send + Sync {
             self.apply(x, out);
         }
     }
+    /// The single entry `P[i][j]` (for sampled preference queries).
+    ///
+    /// # Panics
+    /// If `i` or `j` is out of range.
+    fn entry(&self, i: usize, j: usize) -> f64;
     /// Relative accuracy of `apply` (about `1e-7` for `f32` storage, `1e-16` for `f64`).
     fn precision(&self) -> f64;
     /// One line for logs: storage, dtype, size.
@@ -38,8 +43,13 @@ pub fn payoff(op: &dyn PreferenceOperator, theta: &[f64], scratch: &mut [f64], o
     op.apply(scratch, out);
 }
 
-/// Opens a game file (a 2-D `.npy`), checks its header and validates every entry.
-pub fn open(path: &Path, tol: Option<f64>) -> Result<DenseGame> {
+/// Opens a game file, checks its header and validates every entry.
+pub fn open(path: &Path, tol: Option<f64>) -> Result<Box<dyn PreferenceOperator>> {
+    Ok(Box::new(open_dense(path, tol)?))
+}
+
+/// Opens a dense `.npy` game and validates every entry.
+pub fn open_dense(path: &Path, tol: Option<f64>) -> Result<DenseGame> {
     let g = DenseGame::open(path)?;
     g.validate(tol)?;
     Ok(g)
