@@ -1,21 +1,29 @@
-//! `nashmp bench GAME`: the apply kernel against the memory-read limit, interleaved.
+//! `nashmp bench GAME [GAME…]`: apply kernels against the memory-read limit, interleaved.
 //!
 //! Each repetition runs every contender once, in turn, so that the machine's drifting bandwidth
-//! hits them all alike; the medians and their ratios come from the same run.
+//! hits them all alike; medians and ratios come from the same run. The plain sum reads the first
+//! game's file as `f32` words: the bandwidth any kernel over those bytes is bounded by.
 
-use crate::game::{DenseGame, PreferenceOperator};
-use crate::io::npy::DType;
+use crate::game::{self, PreferenceOperator};
+use crate::io::mmap::Mapped;
 use crate::kernels::matvec::plain_sum;
 use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// The game (.npy).
-    pub game: PathBuf,
+    /// Games (.npy or nashmp containers) to compare.
+    #[arg(required = true)]
+    pub games: Vec<PathBuf>,
     /// Repetitions of each contender.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 20)]
     pub reps: usize,
+    /// Also time a batched apply of K vectors against K single applies.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Also time the scalar twins (dense games).
+    #[arg(long)]
+    pub scalar: bool,
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -23,52 +31,111 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+type Contender<'a> = (String, u64, Box<dyn FnMut() + 'a>);
+
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     if a.reps == 0 {
         anyhow::bail!("--reps must be at least 1");
     }
-    let g = DenseGame::open(&a.game)?;
-    let n = g.n();
-    let bytes = g.data_bytes() as f64;
-    let x: Vec<f64> = vec![1.0 / n as f64; n];
-    let mut out = vec![0.0; n];
-    let scalar = DenseGame::open(&a.game)?.with_simd(false);
-    let sum = |simd| match g.dtype() {
-        DType::F32 => plain_sum::<f32>(g.raw::<f32>(), simd),
-        DType::F64 => plain_sum::<f64>(g.raw::<f64>(), simd),
-    };
-    let names = ["plain_sum", "apply", "apply_scalar"];
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    // One warm-up round pages the file in.
-    std::hint::black_box(sum(true));
-    g.apply(&x, &mut out);
-    for _ in 0..a.reps {
-        for (k, t) in times.iter_mut().enumerate() {
-            let s = Instant::now();
-            match k {
-                0 => {
-                    std::hint::black_box(sum(true));
-                }
-                1 => g.apply(&x, &mut out),
-                _ => scalar.apply(&x, &mut out),
+    if a.batch.is_some_and(|k| k == 0 || k > 16) {
+        anyhow::bail!("--batch must be in 1..=16");
+    }
+    let games: Vec<Box<dyn PreferenceOperator>> = a
+        .games
+        .iter()
+        .map(|p| game::open(p, None))
+        .collect::<Result<_, _>>()?;
+    let file = Mapped::open(&a.games[0])?;
+    let words: &[f32] = bytemuck::cast_slice(&file.bytes()[..file.bytes().len() / 4 * 4]);
+    let mut contenders: Vec<Contender> = Vec::new();
+    contenders.push((
+        format!("plain_sum {}", a.games[0].display()),
+        (words.len() * 4) as u64,
+        Box::new(move || {
+            std::hint::black_box(plain_sum(words, true));
+        }),
+    ));
+    for (g, path) in games.iter().zip(&a.games) {
+        let n = g.n();
+        let x: Vec<f64> = (0..n)
+            .map(|i| (1 + i % 7) as f64 / (4.0 * n as f64))
+            .collect();
+        let mut out = vec![0.0; n];
+        let label = format!("apply {} ({})", path.display(), g.layout());
+        let bytes = g.stored_bytes();
+        let gref = g.as_ref();
+        contenders.push((label, bytes, Box::new(move || gref.apply(&x, &mut out))));
+        if let Some(k) = a.batch {
+            let xs: Vec<Vec<f64>> = (0..k)
+                .map(|v| {
+                    (0..n)
+                        .map(|i| (1 + (i + v) % 5) as f64 / (3.0 * n as f64))
+                        .collect()
+                })
+                .collect();
+            let mut outs = vec![vec![0.0; n]; k];
+            contenders.push((
+                format!("batch{k} {}", path.display()),
+                bytes,
+                Box::new(move || {
+                    let xr: Vec<&[f64]> = xs.iter().map(|v| &v[..]).collect();
+                    let mut or: Vec<&mut [f64]> = outs.iter_mut().map(|v| &mut v[..]).collect();
+                    gref.apply_batch(&xr, &mut or);
+                }),
+            ));
+        }
+    }
+    if a.scalar {
+        for path in &a.games {
+            if let Ok(d) = game::DenseGame::open(path) {
+                let d = d.with_simd(false);
+                let n = d.n();
+                let x = vec![1.0 / n as f64; n];
+                let mut out = vec![0.0; n];
+                let bytes = d.stored_bytes();
+                contenders.push((
+                    format!("scalar {}", path.display()),
+                    bytes,
+                    Box::new(move || d.apply(&x, &mut out)),
+                ));
             }
+        }
+    }
+    for c in contenders.iter_mut() {
+        (c.2)(); // warm-up: pages the files in
+    }
+    let mut times = vec![Vec::with_capacity(a.reps); contenders.len()];
+    for _ in 0..a.reps {
+        for (c, t) in contenders.iter_mut().zip(times.iter_mut()) {
+            let s = Instant::now();
+            (c.2)();
             t.push(s.elapsed().as_secs_f64());
         }
     }
     println!(
-        "{}  threads={}  reps={}",
-        g.describe(),
+        "threads={}  reps={}  (medians of interleaved runs)",
         rayon::current_num_threads(),
         a.reps
     );
     let med: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
-    for (name, m) in names.iter().zip(&med) {
+    let first_apply = med.get(1).copied().unwrap_or(f64::NAN);
+    for ((label, bytes, _), m) in contenders.iter().zip(&med) {
         println!(
-            "{name:<14} median {:>9.3} ms  {:>7.2} GB/s  ({:.3} of plain_sum)",
+            "{label:<60} {:>10.3} ms {:>8.2} GB/s  {:>6.3}× first apply",
             m * 1e3,
-            bytes / m / 1e9,
-            med[0] / m
+            *bytes as f64 / m / 1e9,
+            first_apply / m
         );
+    }
+    if let Some(k) = a.batch {
+        for (gi, path) in a.games.iter().enumerate() {
+            let (single, batch) = (med[1 + 2 * gi], med[2 + 2 * gi]);
+            println!(
+                "batch of {k} on {}: {:.2}× the throughput of {k} single applies",
+                path.display(),
+                k as f64 * single / batch
+            );
+        }
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use crate::algo::{AlgoKind, Schedule, StepSpec};
 use crate::error::Result;
-use crate::game::DenseGame;
+use crate::game::{DenseGame, PreferenceOperator};
 use crate::io::array::checked_header;
 use crate::run::{session, MetricsMode};
 use std::collections::BTreeMap;

@@ -7,6 +7,7 @@ mod demo;
 mod equilibrium;
 mod generate;
 mod info;
+mod progress;
 mod solve;
 
 use clap::{Parser, Subcommand};
@@ -31,9 +32,9 @@ pub enum Command {
     Equilibrium(equilibrium::EquilibriumArgs),
     /// Print a game's size, dtype and validation result.
     Info(info::InfoArgs),
-    /// Convert a text matrix (or a .npy) to a .npy game.
+    /// Convert a game (text, .npy, nashmp container) to another layout or entry type.
     Convert(convert::ConvertArgs),
-    /// Write a synthetic dense game (.npy).
+    /// Write a synthetic game to disk, reproducibly, in any layout.
     Generate(generate::GenerateArgs),
     /// Time the apply kernel against a plain sum over the same bytes (interleaved).
     Bench(bench::BenchArgs),

@@ -2,8 +2,6 @@ use crate::algo::{AlgoKind, Schedule, StepSpec};
 use crate::game::{self, PreferenceOperator};
 use crate::policy;
 use crate::run::{session, MetricsMode};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// Shared by `solve` and `equilibrium`: the game and its reference.
@@ -124,20 +122,10 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
         "eta": a.eta,
         "algo": a.algo.iter().map(|k| k.name()).collect::<Vec<_>>(),
     });
-    let bar = if std::io::stderr().is_terminal() {
-        let b = ProgressBar::with_draw_target(
-            Some(a.iters * a.algo.len() as u64),
-            ProgressDrawTarget::stderr(),
-        );
-        b.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} iterations, {elapsed} (ETA {eta})")
-                .expect("static template"),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
-    let report = session::solve(g.as_ref(), &cfg, Some(&a.out), &mut |_| {}, &mut || bar.inc(1))?;
+    let bar = super::progress::items(a.iters * a.algo.len() as u64, "iterations");
+    let report = session::solve(g.as_ref(), &cfg, Some(&a.out), &mut |_| {}, &mut || {
+        bar.inc(1)
+    })?;
     bar.finish_and_clear();
     println!("game: {}", g.describe());
     if let Some((eq, secs)) = &report.equilibrium {

@@ -1,9 +1,11 @@
-//! Dense games: a row-major `f32` or `f64` matrix, memory-mapped from a `.npy` file and used in
-//! place (never copied to the heap), or held in memory for built-in and test games.
+//! Dense games: a row-major `f32`, `f64` or `u16` (fixed point) matrix, memory-mapped from a
+//! `.npy` file or a nashmp container and used in place (never copied to the heap), or held in
+//! memory for built-in and test games.
 
 use super::validate;
 use super::PreferenceOperator;
 use crate::error::{Error, Result};
+use crate::io::container::Elem;
 use crate::io::{array, mmap::Mapped, npy::DType};
 use crate::kernels::matvec::{self, Element};
 use std::path::{Path, PathBuf};
@@ -17,7 +19,7 @@ pub enum Storage {
 /// A dense preference matrix.
 pub struct DenseGame {
     n: usize,
-    dtype: DType,
+    elem: Elem,
     storage: Storage,
     path: PathBuf,
     simd: bool,
@@ -29,7 +31,7 @@ impl DenseGame {
     pub fn open(path: &Path) -> Result<Self> {
         let map = Mapped::open(path)?;
         let h = array::checked_header(path, map.bytes())?;
-        if h.shape.len() != 2 || h.shape[0] != h.shape[1] {
+        if h.shape.len() != 2 || h.shape[0] != h.shape[1] || h.shape[0] == 0 {
             return Err(Error::NotSquare {
                 path: path.into(),
                 shape: h.shape,
@@ -39,23 +41,23 @@ impl DenseGame {
             path: path.into(),
             reason: "shape does not fit in memory addresses".into(),
         })?;
-        if n == 0 {
-            return Err(Error::NotSquare {
-                path: path.into(),
-                shape: h.shape,
-            });
-        }
+        let elem = match h.dtype {
+            DType::F32 => Elem::F32,
+            DType::F64 => Elem::F64,
+        };
+        Ok(Self::mapped(path, map, h.data_offset, n, elem))
+    }
+
+    /// A dense game over an already checked mapping (`n × n` entries of `elem` at `offset`).
+    pub(crate) fn mapped(path: &Path, map: Mapped, offset: usize, n: usize, elem: Elem) -> Self {
         map.advise_sequential();
-        Ok(DenseGame {
+        DenseGame {
             n,
-            dtype: h.dtype,
-            storage: Storage::Mapped {
-                map,
-                offset: h.data_offset,
-            },
+            elem,
+            storage: Storage::Mapped { map, offset },
             path: path.into(),
             simd: true,
-        })
+        }
     }
 
     /// An in-memory `f64` game (row-major `n × n`), named `name` in messages. Not validated.
@@ -66,7 +68,7 @@ impl DenseGame {
         assert_eq!(data.len(), n * n);
         DenseGame {
             n,
-            dtype: DType::F64,
+            elem: Elem::F64,
             storage: Storage::Owned(data),
             path: name.into(),
             simd: true,
@@ -79,25 +81,20 @@ impl DenseGame {
         self
     }
 
-    pub fn dtype(&self) -> DType {
-        self.dtype
+    pub fn elem(&self) -> Elem {
+        self.elem
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Size of the matrix data in bytes.
-    pub fn data_bytes(&self) -> u64 {
-        (self.n as u64) * (self.n as u64) * self.dtype.size() as u64
-    }
-
-    /// The matrix elements in row-major order.
+    /// The matrix elements in row-major order (storage units).
     ///
     /// # Panics
-    /// If `T` is not this game's dtype.
+    /// If `T` is not this game's element type.
     pub fn raw<T: Element>(&self) -> &[T] {
-        assert_eq!(std::mem::size_of::<T>(), self.dtype.size(), "dtype");
+        assert_eq!(std::mem::size_of::<T>(), self.elem.size(), "dtype");
         self.slice()
     }
 
@@ -108,26 +105,12 @@ impl DenseGame {
         }
     }
 
-    /// The default skew tolerance for a dtype.
-    pub fn default_tol(dtype: DType) -> f64 {
-        match dtype {
-            DType::F32 => 1e-6,
-            DType::F64 => 1e-9,
-        }
-    }
-
-    /// Checks every entry in one parallel streaming pass: finite, in `[0, 1]`,
-    /// `|P[i][j] + P[j][i] − 1| ≤ tol`. The error names the first offending entry in row-major
-    /// order.
-    pub fn validate(&self, tol: Option<f64>) -> Result<()> {
-        let tol = tol.unwrap_or(Self::default_tol(self.dtype));
-        let found = match self.dtype {
-            DType::F32 => validate::first_violation(self.slice::<f32>(), self.n, tol),
-            DType::F64 => validate::first_violation(self.slice::<f64>(), self.n, tol),
-        };
-        match found {
-            None => Ok(()),
-            Some(v) => Err(v.into_error(&self.path, tol)),
+    /// The default skew tolerance for an element type.
+    pub fn default_tol(elem: Elem) -> f64 {
+        match elem {
+            Elem::F32 => 1e-6,
+            Elem::F64 => 1e-9,
+            Elem::U16 => 1e-9,
         }
     }
 }
@@ -138,34 +121,66 @@ impl PreferenceOperator for DenseGame {
     }
 
     fn apply(&self, x: &[f64], out: &mut [f64]) {
-        match self.dtype {
-            DType::F32 => matvec::matvec(self.slice::<f32>(), x, out, self.simd),
-            DType::F64 => matvec::matvec(self.slice::<f64>(), x, out, self.simd),
+        match self.elem {
+            Elem::F32 => matvec::matvec(self.slice::<f32>(), x, out, self.simd),
+            Elem::F64 => matvec::matvec(self.slice::<f64>(), x, out, self.simd),
+            Elem::U16 => matvec::matvec(self.slice::<u16>(), x, out, self.simd),
         }
     }
 
     fn entry(&self, i: usize, j: usize) -> f64 {
-        assert!(i < self.n && j < self.n, "entry ({i}, {j}) of an {0}x{0} game", self.n);
-        match self.dtype {
-            DType::F32 => self.slice::<f32>()[i * self.n + j] as f64,
-            DType::F64 => self.slice::<f64>()[i * self.n + j],
+        assert!(
+            i < self.n && j < self.n,
+            "entry ({i}, {j}) of an {0}x{0} game",
+            self.n
+        );
+        let k = i * self.n + j;
+        match self.elem {
+            Elem::F32 => self.slice::<f32>()[k].to_f64(),
+            Elem::F64 => self.slice::<f64>()[k],
+            Elem::U16 => self.slice::<u16>()[k].to_f64(),
         }
     }
 
     fn precision(&self) -> f64 {
-        match self.dtype {
-            DType::F32 => 1e-7,
-            DType::F64 => 1e-15,
+        match self.elem {
+            Elem::F32 => 1e-7,
+            Elem::F64 => 1e-15,
+            Elem::U16 => 8e-6,
         }
+    }
+
+    /// Checks every entry in one parallel streaming pass: finite, in `[0, 1]`,
+    /// `|P[i][j] + P[j][i] − 1| ≤ tol`. The error names the first offending entry in row-major
+    /// order.
+    fn validate(&self, tol: Option<f64>) -> Result<()> {
+        let tol = tol.unwrap_or(Self::default_tol(self.elem));
+        let found = match self.elem {
+            Elem::F32 => validate::first_violation(self.slice::<f32>(), self.n, tol),
+            Elem::F64 => validate::first_violation(self.slice::<f64>(), self.n, tol),
+            Elem::U16 => validate::first_violation(self.slice::<u16>(), self.n, tol),
+        };
+        match found {
+            None => Ok(()),
+            Some(v) => Err(v.into_error(&self.path, tol)),
+        }
+    }
+
+    fn layout(&self) -> String {
+        format!("dense {}", self.elem.name())
+    }
+
+    fn stored_bytes(&self) -> u64 {
+        (self.n as u64) * (self.n as u64) * self.elem.size() as u64
     }
 
     fn describe(&self) -> String {
         format!(
             "dense {} {}x{} ({} bytes) from {}",
-            self.dtype.name(),
+            self.elem.name(),
             self.n,
             self.n,
-            self.data_bytes(),
+            self.stored_bytes(),
             self.path.display()
         )
     }

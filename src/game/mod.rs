@@ -1,11 +1,16 @@
 //! Preference games behind one operator interface: an algorithm only ever asks for `P x`.
 
 mod dense;
+pub mod packed;
+mod structured;
 pub mod validate;
 
 pub use dense::{DenseGame, Storage};
+pub use packed::PackedGame;
+pub use structured::{BlockGame, LowRankGame};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::io::mmap::Mapped;
 use std::path::Path;
 
 /// A preference matrix `P` (MATH.md §1) seen as an operator.
@@ -33,6 +38,13 @@ pub trait PreferenceOperator: Send + Sync {
     fn entry(&self, i: usize, j: usize) -> f64;
     /// Relative accuracy of `apply` (about `1e-7` for `f32` storage, `1e-16` for `f64`).
     fn precision(&self) -> f64;
+    /// Checks every stored entry (finite, in `[0, 1]`, skew-consistent within `tol` where the
+    /// layout stores both `P[i][j]` and `P[j][i]`); the error names the first offending entry.
+    fn validate(&self, tol: Option<f64>) -> Result<()>;
+    /// The layout and element type, e.g. `packed u16`.
+    fn layout(&self) -> String;
+    /// Bytes of game data read by one `apply`.
+    fn stored_bytes(&self) -> u64;
     /// One line for logs: storage, dtype, size.
     fn describe(&self) -> String;
 }
@@ -43,14 +55,90 @@ pub fn payoff(op: &dyn PreferenceOperator, theta: &[f64], scratch: &mut [f64], o
     op.apply(scratch, out);
 }
 
-/// Opens a game file, checks its header and validates every entry.
+/// Opens a game file (a `.npy` matrix or a nashmp container of any layout), checks its header
+/// and validates every entry.
 pub fn open(path: &Path, tol: Option<f64>) -> Result<Box<dyn PreferenceOperator>> {
-    Ok(Box::new(open_dense(path, tol)?))
+    let g = open_unchecked(path)?;
+    g.validate(tol)?;
+    Ok(g)
+}
+
+/// Opens a game file and checks its header and length, not its entries.
+pub fn open_unchecked(path: &Path) -> Result<Box<dyn PreferenceOperator>> {
+    use crate::io::container::{self, Layout};
+    let map = Mapped::open(path)?;
+    if !map.bytes().starts_with(container::MAGIC) {
+        return Ok(Box::new(DenseGame::open(path)?));
+    }
+    let bad = |reason: String| Error::NpyHeader {
+        path: path.into(),
+        reason,
+    };
+    let (h, offset) = container::parse(map.bytes()).map_err(|r| Error::NpyHeader {
+        path: path.into(),
+        reason: format!("not a valid nashmp game: {r}"),
+    })?;
+    let expected = h.expected_data_bytes().map_err(bad)?;
+    let found = map.bytes().len().saturating_sub(offset) as u64;
+    if found != expected || map.bytes().len() < offset {
+        return Err(Error::Truncated {
+            path: path.into(),
+            expected,
+            found,
+        });
+    }
+    let n = usize::try_from(h.n).map_err(|_| bad(format!("n = {} is too large", h.n)))?;
+    let as_usize = |v: Option<u64>| v.and_then(|v| usize::try_from(v).ok()).unwrap_or(0);
+    Ok(match h.layout {
+        Layout::Dense => Box::new(DenseGame::mapped(
+            path,
+            map,
+            offset,
+            n,
+            h.dtype.expect("checked"),
+        )),
+        Layout::Packed => Box::new(PackedGame::mapped(
+            path,
+            map,
+            offset,
+            n,
+            h.dtype.expect("checked"),
+        )),
+        Layout::LowRank => Box::new(LowRankGame::mapped(path, map, offset, n, as_usize(h.rank))),
+        Layout::Block => Box::new(BlockGame::mapped(
+            path,
+            map,
+            offset,
+            n,
+            as_usize(h.types),
+            h.type_width.expect("checked"),
+        )),
+    })
+}
+
+/// Opens a packed game with the portable scalar kernel (to test the SIMD one against).
+pub fn packed_scalar(path: &Path) -> Result<PackedGame> {
+    use crate::io::container::{self, Layout};
+    let map = Mapped::open(path)?;
+    let (h, offset) = container::parse(map.bytes()).map_err(|reason| Error::NpyHeader {
+        path: path.into(),
+        reason,
+    })?;
+    if h.layout != Layout::Packed {
+        return Err(Error::Param(format!(
+            "{} is not a packed game",
+            path.display()
+        )));
+    }
+    let elem = h
+        .dtype
+        .ok_or_else(|| Error::Param("dtype missing".into()))?;
+    Ok(PackedGame::mapped(path, map, offset, h.n as usize, elem).with_simd(false))
 }
 
 /// Opens a dense `.npy` game and validates every entry.
 pub fn open_dense(path: &Path, tol: Option<f64>) -> Result<DenseGame> {
     let g = DenseGame::open(path)?;
-    g.validate(tol)?;
+    PreferenceOperator::validate(&g, tol)?;
     Ok(g)
 }

@@ -2,6 +2,8 @@
 
 pub mod array;
 pub mod atomic;
+pub mod container;
 pub mod mmap;
 pub mod npy;
 pub mod text;
+pub mod write;

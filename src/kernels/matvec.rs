@@ -22,7 +22,10 @@ const TASK_ROWS: usize = 128;
 pub trait Element: bytemuck::Pod + Send + Sync + Copy + 'static {
     /// `x` converted to the compute precision of this storage.
     type X: Copy + Send + Sync + Default + 'static;
+    /// Storage units per probability: results of `dot_rows` are multiplied by it.
+    const SCALE: f64 = 1.0;
     fn convert_x(x: f64) -> Self::X;
+    /// The entry as a probability.
     fn to_f64(self) -> f64;
     /// `out[r] = Σ_j rows[r][j] * x[j]` for `r < R`.
     fn dot_rows<const R: usize>(rows: [&[Self]; R], x: &[Self::X], simd: bool) -> [f64; R];
@@ -61,12 +64,14 @@ pub fn matvec<T: Element>(p: &[T], x: &[f64], out: &mut [f64], simd: bool) {
                 let i = r0 + r;
                 let rows: [&[T]; ROWS] = std::array::from_fn(|k| &p[(i + k) * n..(i + k + 1) * n]);
                 let v = T::dot_rows::<ROWS>(rows, &xs, simd);
-                chunk[r..r + ROWS].copy_from_slice(&v);
+                for k in 0..ROWS {
+                    chunk[r + k] = v[k] * T::SCALE;
+                }
                 r += ROWS;
             }
             while r < chunk.len() {
                 let i = r0 + r;
-                chunk[r] = T::dot_rows::<1>([&p[i * n..(i + 1) * n]], &xs, simd)[0];
+                chunk[r] = T::dot_rows::<1>([&p[i * n..(i + 1) * n]], &xs, simd)[0] * T::SCALE;
                 r += 1;
             }
         });
@@ -187,45 +192,72 @@ mod avx2 {
     }
 
     /// `Σ_j rows[r][j] x[j]` for `R` rows: f32 products summed in f32 per block of `BLOCK`
-    /// columns (two 8-lane accumulators per row), block sums widened to f64.
-    #[target_feature(enable = "avx2,fma")]
-    pub fn f32_rows<const R: usize>(rows: [&[f32]; R], x: &[f32]) -> [f64; R] {
-        let n = x.len();
-        for r in rows {
-            assert_eq!(r.len(), n);
-        }
-        let xp = x.as_ptr();
-        let rp: [*const f32; R] = std::array::from_fn(|r| rows[r].as_ptr());
-        let mut tot = [_mm256_setzero_pd(); R];
-        let mut tail = [0.0f64; R];
-        let mut start = 0;
-        while start < n {
-            let end = (start + BLOCK).min(n);
-            let mut a0 = [_mm256_setzero_ps(); R];
-            let mut a1 = [_mm256_setzero_ps(); R];
-            let mut j = start;
-            while j + 16 <= end {
-                // SAFETY: j + 16 <= end <= n = len of x and of every row.
-                unsafe {
-                    let x0 = _mm256_loadu_ps(xp.add(j));
-                    let x1 = _mm256_loadu_ps(xp.add(j + 8));
-                    for r in 0..R {
-                        a0[r] = _mm256_fmadd_ps(_mm256_loadu_ps(rp[r].add(j)), x0, a0[r]);
-                        a1[r] = _mm256_fmadd_ps(_mm256_loadu_ps(rp[r].add(j + 8)), x1, a1[r]);
+    /// columns (two 8-lane accumulators per row), block sums widened to f64. `$load` reads 8
+    /// entries as f32 (converting fixed point in the loop), `$conv` one.
+    macro_rules! rows_kernel {
+        ($name:ident, $t:ty, $load:expr, $conv:expr) => {
+            #[target_feature(enable = "avx2,fma")]
+            pub fn $name<const R: usize>(rows: [&[$t]; R], x: &[f32]) -> [f64; R] {
+                let (load, conv) = ($load, $conv);
+                let n = x.len();
+                for r in rows {
+                    assert_eq!(r.len(), n);
+                }
+                let xp = x.as_ptr();
+                let rp: [*const $t; R] = std::array::from_fn(|r| rows[r].as_ptr());
+                let mut tot = [_mm256_setzero_pd(); R];
+                let mut tail = [0.0f64; R];
+                let mut start = 0;
+                while start < n {
+                    let end = (start + BLOCK).min(n);
+                    let mut a0 = [_mm256_setzero_ps(); R];
+                    let mut a1 = [_mm256_setzero_ps(); R];
+                    let mut j = start;
+                    while j + 16 <= end {
+                        // SAFETY: j + 16 <= end <= n = len of x and of every row.
+                        unsafe {
+                            let x0 = _mm256_loadu_ps(xp.add(j));
+                            let x1 = _mm256_loadu_ps(xp.add(j + 8));
+                            for r in 0..R {
+                                a0[r] = _mm256_fmadd_ps(load(rp[r].add(j)), x0, a0[r]);
+                                a1[r] = _mm256_fmadd_ps(load(rp[r].add(j + 8)), x1, a1[r]);
+                            }
+                        }
+                        j += 16;
                     }
+                    for r in 0..R {
+                        tot[r] = widen_add(tot[r], _mm256_add_ps(a0[r], a1[r]));
+                        for jj in j..end {
+                            tail[r] += (conv(rows[r][jj]) * x[jj]) as f64;
+                        }
+                    }
+                    start = end;
                 }
-                j += 16;
+                std::array::from_fn(|r| hsum_pd(tot[r]) + tail[r])
             }
-            for r in 0..R {
-                tot[r] = widen_add(tot[r], _mm256_add_ps(a0[r], a1[r]));
-                for jj in j..end {
-                    tail[r] += (rows[r][jj] * x[jj]) as f64;
-                }
-            }
-            start = end;
-        }
-        std::array::from_fn(|r| hsum_pd(tot[r]) + tail[r])
+        };
     }
+
+    rows_kernel!(
+        f32_rows,
+        f32,
+        |p: *const f32| {
+            // SAFETY: callers pass pointers with 8 readable f32.
+            unsafe { _mm256_loadu_ps(p) }
+        },
+        |v: f32| v
+    );
+    rows_kernel!(
+        u16_rows,
+        u16,
+        |p: *const u16| {
+            // SAFETY: callers pass pointers with 8 readable u16.
+            unsafe {
+                _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(_mm_loadu_si128(p as *const __m128i)))
+            }
+        },
+        |v: u16| v as f32
+    );
 
     /// `Σ_j rows[r][j] x[j]` in f64 for `R` rows (two 4-lane accumulators per row).
     #[target_feature(enable = "avx2,fma")]
@@ -354,6 +386,37 @@ impl Element for f64 {
         }
         let _ = simd;
         sum_generic::<f64, 16>(c)
+    }
+}
+
+/// Fixed point `P = q / 65534` (`io::container::U16_ONE`); `x` in `f32`, products summed as for `f32`.
+impl Element for u16 {
+    type X = f32;
+    const SCALE: f64 = 1.0 / crate::io::container::U16_ONE;
+    fn convert_x(x: f64) -> f32 {
+        x as f32
+    }
+    fn to_f64(self) -> f64 {
+        self as f64 / crate::io::container::U16_ONE
+    }
+    #[inline]
+    fn dot_rows<const R: usize>(rows: [&[u16]; R], x: &[f32], simd: bool) -> [f64; R] {
+        #[cfg(target_arch = "x86_64")]
+        if simd {
+            // SAFETY: `simd` is true only when `simd_available()` saw AVX2 and FMA at run time.
+            return unsafe { avx2::u16_rows::<R>(rows, x) };
+        }
+        let _ = simd;
+        std::array::from_fn(|r| {
+            rows[r]
+                .iter()
+                .zip(x)
+                .map(|(&q, &v)| q as f64 * v as f64)
+                .sum()
+        })
+    }
+    fn sum(c: &[u16], _simd: bool) -> f64 {
+        c.iter().map(|&q| q as f64).sum()
     }
 }
 

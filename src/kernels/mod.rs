@@ -1,4 +1,5 @@
 //! Parallel building blocks, each with a scalar twin it is tested against.
 
 pub mod matvec;
+pub mod tile;
 pub mod vector;

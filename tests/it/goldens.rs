@@ -125,7 +125,7 @@ fn text_conversion_is_exact() {
     ok(&["convert", s(&soccer()), s(&game)]);
     let info = ok(&["info", s(&game)]);
     assert!(
-        info.contains("n:      10") && info.contains("float64") && info.contains("valid:  yes"),
+        info.contains("n:      10") && info.contains("dense f64") && info.contains("valid:  yes"),
         "{info}"
     );
     let txt = std::fs::read_to_string(soccer()).unwrap();

@@ -1,0 +1,317 @@
+//! Structured games for very large `n` (MATH.md §7), applied implicitly from small factors.
+//!
+//! - [`LowRankGame`]: `P = 1/2 + Σ_r w_r (a_r b_rᵀ − b_r a_rᵀ)`, `g(π)` in `O(n·r)`.
+//! - [`BlockGame`]: `P[i][j] = Q[t(i)][t(j)]`, `g(π) = Q·(mass per type)` in `O(n + K²)`.
+//!
+//! Both are skew-consistent by construction; their reductions use fixed chunks, so results do
+//! not depend on the thread count.
+
+use super::PreferenceOperator;
+use crate::error::{Error, Result};
+use crate::io::container::TypeWidth;
+use crate::io::mmap::Mapped;
+use crate::kernels::vector::{self, CHUNK};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+fn f64s(bytes: &[u8]) -> &[f64] {
+    bytemuck::cast_slice(bytes)
+}
+
+/// A low-rank skew game mapped from a container: `w` (r), then `a` (r × n), then `b` (r × n).
+pub struct LowRankGame {
+    n: usize,
+    r: usize,
+    map: Mapped,
+    offset: usize,
+    path: PathBuf,
+}
+
+impl LowRankGame {
+    pub(crate) fn mapped(path: &Path, map: Mapped, offset: usize, n: usize, r: usize) -> Self {
+        LowRankGame {
+            n,
+            r,
+            map,
+            offset,
+            path: path.into(),
+        }
+    }
+
+    fn data(&self) -> &[f64] {
+        f64s(&self.map.bytes()[self.offset..])
+    }
+    fn w(&self) -> &[f64] {
+        &self.data()[..self.r]
+    }
+    fn a(&self, k: usize) -> &[f64] {
+        &self.data()[self.r + k * self.n..self.r + (k + 1) * self.n]
+    }
+    fn b(&self, k: usize) -> &[f64] {
+        let off = self.r + self.r * self.n;
+        &self.data()[off + k * self.n..off + (k + 1) * self.n]
+    }
+}
+
+impl PreferenceOperator for LowRankGame {
+    fn n(&self) -> usize {
+        self.n
+    }
+
+    fn apply(&self, x: &[f64], out: &mut [f64]) {
+        let n = self.n;
+        assert!(x.len() == n && out.len() == n);
+        let sx = vector::sum_by(n, |i| x[i]);
+        let ax: Vec<f64> = (0..self.r)
+            .map(|k| vector::sum_by(n, |i| self.a(k)[i] * x[i]))
+            .collect();
+        let bx: Vec<f64> = (0..self.r)
+            .map(|k| vector::sum_by(n, |i| self.b(k)[i] * x[i]))
+            .collect();
+        let w = self.w();
+        vector::fill(out, |i| {
+            let mut s = 0.5 * sx;
+            for k in 0..self.r {
+                s += w[k] * (self.a(k)[i] * bx[k] - self.b(k)[i] * ax[k]);
+            }
+            s
+        });
+    }
+
+    fn entry(&self, i: usize, j: usize) -> f64 {
+        assert!(
+            i < self.n && j < self.n,
+            "entry ({i}, {j}) of an {0}x{0} game",
+            self.n
+        );
+        let w = self.w();
+        0.5 + (0..self.r)
+            .map(|k| w[k] * (self.a(k)[i] * self.b(k)[j] - self.b(k)[i] * self.a(k)[j]))
+            .sum::<f64>()
+    }
+
+    /// Certifies `P ∈ [0, 1]` by the bound `Σ_r |w_r|·2·max|a_r|·max|b_r| ≤ 1/2` (sufficient,
+    /// checked in `O(n·r)`), after checking every factor is finite.
+    fn validate(&self, _tol: Option<f64>) -> Result<()> {
+        let mut bound = 0.0;
+        for k in 0..self.r {
+            let w = self.w()[k];
+            let (a, b) = (self.a(k), self.b(k));
+            for (name, v) in [("a", a), ("b", b)] {
+                if let Some(i) = v.par_iter().position_first(|x| !x.is_finite()) {
+                    return Err(Error::BadVector {
+                        what: self.path.display().to_string(),
+                        reason: format!("factor {name}[{k}][{i}] = {} is not finite", v[i]),
+                    });
+                }
+            }
+            if !w.is_finite() {
+                return Err(Error::BadVector {
+                    what: self.path.display().to_string(),
+                    reason: format!("weight w[{k}] = {w} is not finite"),
+                });
+            }
+            let ma = vector::max_by(self.n, |i| a[i].abs());
+            let mb = vector::max_by(self.n, |i| b[i].abs());
+            bound += w.abs() * 2.0 * ma * mb;
+        }
+        if bound > 0.5 + 1e-12 {
+            return Err(Error::BadVector {
+                what: self.path.display().to_string(),
+                reason: format!(
+                    "cannot certify P ∈ [0, 1]: Σ_r |w_r|·2·max|a_r|·max|b_r| = {bound} > 1/2"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn precision(&self) -> f64 {
+        1e-15
+    }
+    fn layout(&self) -> String {
+        format!("low-rank (r = {})", self.r)
+    }
+    fn stored_bytes(&self) -> u64 {
+        ((2 * self.r * self.n + self.r) * 8) as u64
+    }
+    fn describe(&self) -> String {
+        format!(
+            "low-rank r={} {}x{} ({} bytes) from {}",
+            self.r,
+            self.n,
+            self.n,
+            self.stored_bytes(),
+            self.path.display()
+        )
+    }
+}
+
+/// A block (type) game mapped from a container: `Q` (K × K f64), then the types.
+pub struct BlockGame {
+    n: usize,
+    k: usize,
+    width: TypeWidth,
+    map: Mapped,
+    offset: usize,
+    path: PathBuf,
+}
+
+impl BlockGame {
+    pub(crate) fn mapped(
+        path: &Path,
+        map: Mapped,
+        offset: usize,
+        n: usize,
+        k: usize,
+        width: TypeWidth,
+    ) -> Self {
+        map.advise_sequential();
+        BlockGame {
+            n,
+            k,
+            width,
+            map,
+            offset,
+            path: path.into(),
+        }
+    }
+
+    fn q(&self) -> &[f64] {
+        &f64s(&self.map.bytes()[self.offset..])[..self.k * self.k]
+    }
+
+    fn types_bytes(&self) -> &[u8] {
+        let start = self.offset + self.k * self.k * 8;
+        &self.map.bytes()[start..start + self.n * self.width.size()]
+    }
+
+    /// The type of action `i`.
+    #[inline]
+    pub fn type_of(&self, i: usize) -> usize {
+        let b = self.types_bytes();
+        match self.width {
+            TypeWidth::U8 => b[i] as usize,
+            TypeWidth::U16 => u16::from_le_bytes([b[2 * i], b[2 * i + 1]]) as usize,
+            TypeWidth::U32 => {
+                u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]) as usize
+            }
+        }
+    }
+}
+
+impl PreferenceOperator for BlockGame {
+    fn n(&self) -> usize {
+        self.n
+    }
+
+    fn apply(&self, x: &[f64], out: &mut [f64]) {
+        let (n, k) = (self.n, self.k);
+        assert!(x.len() == n && out.len() == n);
+        // Mass per type: per fixed chunk, then chunks in order.
+        let chunks = n.div_ceil(CHUNK);
+        let per_chunk: Vec<Vec<f64>> = (0..chunks)
+            .into_par_iter()
+            .map(|c| {
+                let mut m = vec![0.0; k];
+                for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                    m[self.type_of(i)] += x[i];
+                }
+                m
+            })
+            .collect();
+        let mut mass = vec![0.0; k];
+        for m in &per_chunk {
+            for t in 0..k {
+                mass[t] += m[t];
+            }
+        }
+        let q = self.q();
+        let v: Vec<f64> = (0..k)
+            .map(|a| (0..k).map(|b| q[a * k + b] * mass[b]).sum())
+            .collect();
+        vector::fill(out, |i| v[self.type_of(i)]);
+    }
+
+    fn entry(&self, i: usize, j: usize) -> f64 {
+        assert!(
+            i < self.n && j < self.n,
+            "entry ({i}, {j}) of an {0}x{0} game",
+            self.n
+        );
+        self.q()[self.type_of(i) * self.k + self.type_of(j)]
+    }
+
+    /// Checks `Q` (finite, in `[0, 1]`, `|Q + Qᵀ − 1| ≤ tol`) and that every type is `< K`.
+    fn validate(&self, tol: Option<f64>) -> Result<()> {
+        let tol = tol.unwrap_or(1e-9);
+        let (q, k) = (self.q(), self.k);
+        for a in 0..k {
+            for b in 0..k {
+                let v = q[a * k + b];
+                let path = self.path.clone();
+                if !v.is_finite() {
+                    return Err(Error::NotFinite {
+                        path,
+                        i: a,
+                        j: b,
+                        value: v,
+                    });
+                }
+                if !(0.0..=1.0).contains(&v) {
+                    return Err(Error::OutOfRange {
+                        path,
+                        i: a,
+                        j: b,
+                        value: v,
+                    });
+                }
+                let w = q[b * k + a];
+                if b >= a && (v + w - 1.0).abs() > tol {
+                    return Err(Error::NotSkewSymmetric {
+                        path,
+                        i: a,
+                        j: b,
+                        pij: v,
+                        pji: w,
+                        sum: v + w,
+                        tol,
+                    });
+                }
+            }
+        }
+        if let Some(i) = (0..self.n)
+            .into_par_iter()
+            .position_first(|i| self.type_of(i) >= k)
+        {
+            return Err(Error::BadVector {
+                what: self.path.display().to_string(),
+                reason: format!(
+                    "action {i} has type {} but there are only {k} types",
+                    self.type_of(i)
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn precision(&self) -> f64 {
+        1e-15
+    }
+    fn layout(&self) -> String {
+        format!("block (K = {})", self.k)
+    }
+    fn stored_bytes(&self) -> u64 {
+        (self.k * self.k * 8 + self.n * self.width.size()) as u64
+    }
+    fn describe(&self) -> String {
+        format!(
+            "block K={} {}x{} ({} bytes) from {}",
+            self.k,
+            self.n,
+            self.n,
+            self.stored_bytes(),
+            self.path.display()
+        )
+    }
+}

@@ -1,0 +1,247 @@
+//! Writing games in every layout: parallel, streaming (memory bounded by one batch, whatever the
+//! file size), atomic (a temporary file renamed into place), byte-identical for any thread count
+//! (every byte is a function of its position).
+
+use super::atomic::AtomicFile;
+use super::container::{self, quantise_u16, Elem, GameHeader, Layout, TypeWidth, TILE, U16_ONE};
+use super::npy::{self, DType};
+use crate::error::{Error, Result};
+use crate::kernels::tile::{tile_index, TILE_ELEMS};
+use rayon::prelude::*;
+use std::io::Write;
+use std::path::Path;
+
+/// Bytes computed in parallel before each sequential write.
+const BATCH_BYTES: usize = 32 << 20;
+
+/// Reports bytes written so far.
+pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
+
+/// `P[i][j]` of the game being written; it must be skew-consistent (`P[j][i] = 1 − P[i][j]`)
+/// for the layouts that store only one of them.
+pub type EntryFn<'a> = &'a (dyn Fn(usize, usize) -> f64 + Sync);
+
+fn put(elem: Elem, v: f64, out: &mut [u8]) {
+    match elem {
+        Elem::F64 => out.copy_from_slice(&v.to_le_bytes()),
+        Elem::F32 => out.copy_from_slice(&(v as f32).to_le_bytes()),
+        Elem::U16 => out.copy_from_slice(&quantise_u16(v).to_le_bytes()),
+    }
+}
+
+/// A fixed-point entry that keeps `q_ij + q_ji = U16_ONE` exactly: only the upper triangle is
+/// rounded, the lower one mirrored.
+fn entry_u16(entry: EntryFn, i: usize, j: usize) -> f64 {
+    match i.cmp(&j) {
+        std::cmp::Ordering::Less => quantise_u16(entry(i, j)) as f64 / U16_ONE,
+        std::cmp::Ordering::Greater => (U16_ONE - quantise_u16(entry(j, i)) as f64) / U16_ONE,
+        std::cmp::Ordering::Equal => 0.5,
+    }
+}
+
+fn write_rows(
+    f: &mut AtomicFile,
+    n: usize,
+    elem: Elem,
+    entry: EntryFn,
+    progress: Progress,
+) -> Result<()> {
+    let es = elem.size();
+    let row_bytes = n * es;
+    let rows_per_batch = (BATCH_BYTES / row_bytes.max(1)).max(1);
+    let mut buf = vec![0u8; rows_per_batch.min(n) * row_bytes];
+    let mut done = 0u64;
+    let mut i0 = 0;
+    while i0 < n {
+        let rows = rows_per_batch.min(n - i0);
+        let b = &mut buf[..rows * row_bytes];
+        b.par_chunks_mut(row_bytes)
+            .enumerate()
+            .for_each(|(r, row)| {
+                let i = i0 + r;
+                for (j, cell) in row.chunks_exact_mut(es).enumerate() {
+                    let v = match elem {
+                        Elem::U16 => entry_u16(entry, i, j),
+                        _ => entry(i, j),
+                    };
+                    put(elem, v, cell);
+                }
+            });
+        f.write_all(b).map_err(|e| Error::io(f.path(), e))?;
+        done += b.len() as u64;
+        progress(done);
+        i0 += rows;
+    }
+    Ok(())
+}
+
+/// A dense `f32`/`f64` game as `.npy` (what numpy reads).
+pub fn dense_npy(
+    path: &Path,
+    n: usize,
+    dtype: DType,
+    entry: EntryFn,
+    progress: Progress,
+) -> Result<()> {
+    let mut f = AtomicFile::create(path)?;
+    f.write_all(&npy::header_bytes(dtype, &[n as u64, n as u64]))
+        .map_err(|e| Error::io(path, e))?;
+    let elem = match dtype {
+        DType::F32 => Elem::F32,
+        DType::F64 => Elem::F64,
+    };
+    write_rows(&mut f, n, elem, entry, progress)?;
+    f.commit()
+}
+
+/// A game in the container: `header` says the layout (dense or packed) and element type.
+pub fn matrix_container(
+    path: &Path,
+    header: &GameHeader,
+    entry: EntryFn,
+    progress: Progress,
+) -> Result<()> {
+    let n = usize::try_from(header.n).map_err(|_| Error::Param("n too large".into()))?;
+    let elem = header
+        .dtype
+        .ok_or_else(|| Error::Param("dtype missing".into()))?;
+    let mut f = AtomicFile::create(path)?;
+    f.write_all(&container::header_bytes(header))
+        .map_err(|e| Error::io(path, e))?;
+    match header.layout {
+        Layout::Dense => write_rows(&mut f, n, elem, entry, progress)?,
+        Layout::Packed => write_tiles(&mut f, n, elem, entry, progress)?,
+        l => return Err(Error::Param(format!("layout {l:?} is not a matrix layout"))),
+    }
+    f.commit()
+}
+
+fn write_tiles(
+    f: &mut AtomicFile,
+    n: usize,
+    elem: Elem,
+    entry: EntryFn,
+    progress: Progress,
+) -> Result<()> {
+    let es = elem.size();
+    let tile_bytes = TILE_ELEMS * es;
+    let nt = n.div_ceil(TILE);
+    let per_batch = (BATCH_BYTES / tile_bytes).max(1);
+    let mut buf = vec![0u8; per_batch * tile_bytes];
+    let mut done = 0u64;
+    for ti in 0..nt {
+        let mut tj0 = ti;
+        while tj0 < nt {
+            let count = per_batch.min(nt - tj0);
+            let b = &mut buf[..count * tile_bytes];
+            b.par_chunks_mut(tile_bytes)
+                .enumerate()
+                .for_each(|(k, tile)| {
+                    let tj = tj0 + k;
+                    for r in 0..TILE {
+                        for c in 0..TILE {
+                            let (i, j) = (ti * TILE + r, tj * TILE + c);
+                            let v = if i < n && j < n {
+                                match elem {
+                                    Elem::U16 => entry_u16(entry, i, j),
+                                    _ => entry(i, j),
+                                }
+                            } else {
+                                0.0
+                            };
+                            let at = tile_index(r, c) * es;
+                            put(elem, v, &mut tile[at..at + es]);
+                        }
+                    }
+                });
+            f.write_all(b).map_err(|e| Error::io(f.path(), e))?;
+            done += b.len() as u64;
+            progress(done);
+            tj0 += count;
+        }
+    }
+    Ok(())
+}
+
+/// A low-rank game: weights `w`, and `factor(k, i) = (a_k[i], b_k[i])`.
+pub fn lowrank(
+    path: &Path,
+    header: &GameHeader,
+    w: &[f64],
+    factor: &(dyn Fn(usize, usize) -> (f64, f64) + Sync),
+    progress: Progress,
+) -> Result<()> {
+    let n = header.n as usize;
+    let mut f = AtomicFile::create(path)?;
+    let io = |e| Error::io(path, e);
+    f.write_all(&container::header_bytes(header)).map_err(io)?;
+    f.write_all(bytemuck::cast_slice(w)).map_err(io)?;
+    let mut done = 0u64;
+    for which in 0..2 {
+        for k in 0..w.len() {
+            let chunk = BATCH_BYTES / 8;
+            let mut i0 = 0;
+            while i0 < n {
+                let len = chunk.min(n - i0);
+                let v: Vec<f64> = (i0..i0 + len)
+                    .into_par_iter()
+                    .map(|i| {
+                        let (a, b) = factor(k, i);
+                        if which == 0 {
+                            a
+                        } else {
+                            b
+                        }
+                    })
+                    .collect();
+                f.write_all(bytemuck::cast_slice(&v)).map_err(io)?;
+                done += (len * 8) as u64;
+                progress(done);
+                i0 += len;
+            }
+        }
+    }
+    f.commit()
+}
+
+/// A block game: `Q` (`K × K`, row-major) and `t(i)`.
+pub fn block(
+    path: &Path,
+    header: &GameHeader,
+    q: &[f64],
+    type_of: &(dyn Fn(usize) -> u32 + Sync),
+    progress: Progress,
+) -> Result<()> {
+    let n = header.n as usize;
+    let width = header
+        .type_width
+        .ok_or_else(|| Error::Param("type_width missing".into()))?;
+    let ws = width.size();
+    let mut f = AtomicFile::create(path)?;
+    let io = |e| Error::io(path, e);
+    f.write_all(&container::header_bytes(header)).map_err(io)?;
+    f.write_all(bytemuck::cast_slice(q)).map_err(io)?;
+    let chunk = BATCH_BYTES / ws;
+    let mut done = 0u64;
+    let mut i0 = 0;
+    let mut buf = vec![0u8; chunk.min(n) * ws];
+    while i0 < n {
+        let len = chunk.min(n - i0);
+        let b = &mut buf[..len * ws];
+        b.par_chunks_mut(ws).enumerate().for_each(|(k, cell)| {
+            let t = type_of(i0 + k);
+            match width {
+                TypeWidth::U8 => cell[0] = t as u8,
+                TypeWidth::U16 => cell.copy_from_slice(&(t as u16).to_le_bytes()),
+                TypeWidth::U32 => cell.copy_from_slice(&t.to_le_bytes()),
+            }
+        });
+        f.write_all(b).map_err(io)?;
+        done += b.len() as u64;
+        progress(done);
+        i0 += len;
+    }
+    let pad = (n * ws).div_ceil(8) * 8 - n * ws;
+    f.write_all(&vec![0u8; pad]).map_err(io)?;
+    f.commit()
+}
