@@ -74,9 +74,8 @@ pub fn run(a: ConvertArgs) -> anyhow::Result<()> {
     };
     let mut header = GameHeader::new(src.n() as u64, Layout::Dense);
     header.params = serde_json::json!({ "converted_from": a.input });
-    super::generate::write_matrix(&a.output, &mut header, a.layout, a.dtype.into(), &|i, j| {
-        src.entry(i, j)
-    })?;
+    let source = crate::io::write::FnSource(|i, j| src.entry(i, j));
+    super::generate::write_matrix(&a.output, &mut header, a.layout, a.dtype.into(), &source)?;
     // The written file must itself be a valid game at its own precision.
     game::open(&a.output, None)?;
     println!(

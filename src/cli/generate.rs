@@ -103,9 +103,7 @@ pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
         }
         family => {
             let fam = DenseFamily::new(family, n, a.seed, params);
-            write_matrix(&a.out, &mut header, a.layout, a.dtype.into(), &|i, j| {
-                fam.entry(i, j)
-            })?
+            write_matrix(&a.out, &mut header, a.layout, a.dtype.into(), &fam)?
         }
     };
     let secs = t.elapsed().as_secs_f64();

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// Most groups of tile rows (each with an `n`-long accumulator).
-const MAX_GROUPS: usize = 64;
+const MAX_GROUPS: usize = 16;
 
 /// Ordinal of tile `(I, J)`, `I ≤ J`, among the stored tiles.
 pub fn tile_ordinal(nt: usize, ti: usize, tj: usize) -> usize {

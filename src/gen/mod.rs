@@ -196,27 +196,54 @@ impl DenseFamily {
         1.0 / (1.0 + (self.skills[j] - self.skills[i]).exp())
     }
 
+    fn cyc(&self, a: usize, b: usize) -> f64 {
+        let (c, e) = (cyclic_entry(self.n, a, b), self.params.noise);
+        if e == 0.0 {
+            c
+        } else {
+            (1.0 - e) * c + e * unit(self.seed, a as u64, b as u64)
+        }
+    }
+
+    fn mix(&self, a: usize, b: usize) -> f64 {
+        let w = self.params.weight;
+        w * self.bt(a, b) + (1.0 - w) * self.disc(a, b)
+    }
+
     /// `P[i][j]`, skew-consistent by construction.
     pub fn entry(&self, i: usize, j: usize) -> f64 {
-        canonical(i, j, |a, b| match self.family {
-            Family::Uniform => unit(self.seed, a as u64, b as u64),
-            Family::BradleyTerry => self.bt(a, b),
-            Family::Cyclic => {
-                let c = cyclic_entry(self.n, a, b);
-                let e = self.params.noise;
-                if e == 0.0 {
-                    c
-                } else {
-                    (1.0 - e) * c + e * unit(self.seed, a as u64, b as u64)
-                }
-            }
-            Family::Disc => self.disc(a, b),
-            Family::Mixture => {
-                let w = self.params.weight;
-                w * self.bt(a, b) + (1.0 - w) * self.disc(a, b)
-            }
+        let mut v = [0.0];
+        self.row(i, j, &mut v);
+        v[0]
+    }
+
+    /// `out[k] = P[i][j0 + k]`: one family dispatch per row segment.
+    pub fn row(&self, i: usize, j0: usize, out: &mut [f64]) {
+        let seed = self.seed;
+        match self.family {
+            Family::Uniform => fill_row(i, j0, out, |a, b| unit(seed, a as u64, b as u64)),
+            Family::BradleyTerry => fill_row(i, j0, out, |a, b| self.bt(a, b)),
+            Family::Cyclic => fill_row(i, j0, out, |a, b| self.cyc(a, b)),
+            Family::Disc => fill_row(i, j0, out, |a, b| self.disc(a, b)),
+            Family::Mixture => fill_row(i, j0, out, |a, b| self.mix(a, b)),
             Family::LowRank | Family::Block => unreachable!("structured families have factors"),
-        })
+        }
+    }
+}
+
+#[inline(always)]
+fn fill_row(i: usize, j0: usize, out: &mut [f64], f: impl Fn(usize, usize) -> f64) {
+    for (k, o) in out.iter_mut().enumerate() {
+        *o = canonical(i, j0 + k, &f);
+    }
+}
+
+impl crate::io::write::MatrixSource for DenseFamily {
+    fn row(&self, i: usize, j0: usize, out: &mut [f64]) {
+        DenseFamily::row(self, i, j0, out)
+    }
+    fn entry(&self, i: usize, j: usize) -> f64 {
+        DenseFamily::entry(self, i, j)
     }
 }
 

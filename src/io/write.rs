@@ -17,25 +17,55 @@ const BATCH_BYTES: usize = 32 << 20;
 /// Reports bytes written so far.
 pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
 
-/// `P[i][j]` of the game being written; it must be skew-consistent (`P[j][i] = 1 − P[i][j]`)
-/// for the layouts that store only one of them.
-pub type EntryFn<'a> = &'a (dyn Fn(usize, usize) -> f64 + Sync);
+/// The game being written. It must be skew-consistent (`P[j][i] = 1 − P[i][j]`): the packed
+/// layout stores only the upper triangle, and `u16` entries below the diagonal are written as
+/// `U16_ONE − q_ji` so that `q_ij + q_ji = U16_ONE` holds exactly.
+pub trait MatrixSource: Sync {
+    /// `out[k] = P[i][j0 + k]`.
+    fn row(&self, i: usize, j0: usize, out: &mut [f64]);
+    /// `P[i][j]`.
+    fn entry(&self, i: usize, j: usize) -> f64;
+}
+
+/// A closure `(i, j) → P[i][j]` as a [`MatrixSource`].
+pub struct FnSource<F>(pub F);
+
+impl<F: Fn(usize, usize) -> f64 + Sync> MatrixSource for FnSource<F> {
+    fn row(&self, i: usize, j0: usize, out: &mut [f64]) {
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = (self.0)(i, j0 + k);
+        }
+    }
+    fn entry(&self, i: usize, j: usize) -> f64 {
+        (self.0)(i, j)
+    }
+}
+
+pub type EntryFn<'a> = &'a dyn MatrixSource;
+
+/// Row `i`, columns `j0..j0 + out.len()`, as the layout stores it (fixed point made exactly
+/// skew-consistent for `u16`).
+fn stored_row(src: EntryFn, elem: Elem, i: usize, j0: usize, out: &mut [f64]) {
+    src.row(i, j0, out);
+    if elem == Elem::U16 {
+        for (k, o) in out.iter_mut().enumerate() {
+            let j = j0 + k;
+            *o = match j.cmp(&i) {
+                std::cmp::Ordering::Greater => quantise_u16(*o) as f64 / U16_ONE,
+                std::cmp::Ordering::Less => {
+                    (U16_ONE - quantise_u16(src.entry(j, i)) as f64) / U16_ONE
+                }
+                std::cmp::Ordering::Equal => 0.5,
+            };
+        }
+    }
+}
 
 fn put(elem: Elem, v: f64, out: &mut [u8]) {
     match elem {
         Elem::F64 => out.copy_from_slice(&v.to_le_bytes()),
         Elem::F32 => out.copy_from_slice(&(v as f32).to_le_bytes()),
         Elem::U16 => out.copy_from_slice(&quantise_u16(v).to_le_bytes()),
-    }
-}
-
-/// A fixed-point entry that keeps `q_ij + q_ji = U16_ONE` exactly: only the upper triangle is
-/// rounded, the lower one mirrored.
-fn entry_u16(entry: EntryFn, i: usize, j: usize) -> f64 {
-    match i.cmp(&j) {
-        std::cmp::Ordering::Less => quantise_u16(entry(i, j)) as f64 / U16_ONE,
-        std::cmp::Ordering::Greater => (U16_ONE - quantise_u16(entry(j, i)) as f64) / U16_ONE,
-        std::cmp::Ordering::Equal => 0.5,
     }
 }
 
@@ -55,18 +85,15 @@ fn write_rows(
     while i0 < n {
         let rows = rows_per_batch.min(n - i0);
         let b = &mut buf[..rows * row_bytes];
-        b.par_chunks_mut(row_bytes)
-            .enumerate()
-            .for_each(|(r, row)| {
-                let i = i0 + r;
-                for (j, cell) in row.chunks_exact_mut(es).enumerate() {
-                    let v = match elem {
-                        Elem::U16 => entry_u16(entry, i, j),
-                        _ => entry(i, j),
-                    };
-                    put(elem, v, cell);
+        b.par_chunks_mut(row_bytes).enumerate().for_each_init(
+            || vec![0.0f64; n],
+            |vals, (r, row)| {
+                stored_row(entry, elem, i0 + r, 0, vals);
+                for (v, cell) in vals.iter().zip(row.chunks_exact_mut(es)) {
+                    put(elem, *v, cell);
                 }
-            });
+            },
+        );
         f.write_all(b).map_err(|e| Error::io(f.path(), e))?;
         done += b.len() as u64;
         progress(done);
@@ -134,26 +161,26 @@ fn write_tiles(
         while tj0 < nt {
             let count = per_batch.min(nt - tj0);
             let b = &mut buf[..count * tile_bytes];
-            b.par_chunks_mut(tile_bytes)
-                .enumerate()
-                .for_each(|(k, tile)| {
+            b.par_chunks_mut(tile_bytes).enumerate().for_each_init(
+                || vec![0.0f64; TILE],
+                |vals, (k, tile)| {
                     let tj = tj0 + k;
+                    let cols = TILE.min(n - tj * TILE);
                     for r in 0..TILE {
-                        for c in 0..TILE {
-                            let (i, j) = (ti * TILE + r, tj * TILE + c);
-                            let v = if i < n && j < n {
-                                match elem {
-                                    Elem::U16 => entry_u16(entry, i, j),
-                                    _ => entry(i, j),
-                                }
-                            } else {
-                                0.0
-                            };
+                        let i = ti * TILE + r;
+                        if i < n {
+                            stored_row(entry, elem, i, tj * TILE, &mut vals[..cols]);
+                            vals[cols..].fill(0.0);
+                        } else {
+                            vals.fill(0.0);
+                        }
+                        for (c, v) in vals.iter().enumerate() {
                             let at = tile_index(r, c) * es;
-                            put(elem, v, &mut tile[at..at + es]);
+                            put(elem, *v, &mut tile[at..at + es]);
                         }
                     }
-                });
+                },
+            );
             f.write_all(b).map_err(|e| Error::io(f.path(), e))?;
             done += b.len() as u64;
             progress(done);

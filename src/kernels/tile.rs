@@ -122,25 +122,30 @@ impl TileElem for f64 {
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     //! Requires AVX2 and FMA (checked by the caller). All loads stay inside the slices, whose
-    //! lengths are asserted on entry; prefetches are hints and never dereference.
+    //! lengths are asserted on entry.
     use super::{PANEL_COLS, PANEL_ROWS, TILE, TILE_ELEMS};
     use std::arch::x86_64::*;
 
-    /// Prefetch distance in panels (one row block of a tile ahead).
-    const PF_PANELS: usize = TILE / PANEL_COLS;
+    // No software prefetch: a tile is one sequential stream, and on this machine prefetching
+    // one or two row blocks ahead measured 5–25 % slower than the hardware prefetcher alone.
 
+    /// The eight horizontal sums of `a[0..8]`, as one vector (a transposing reduction).
     #[target_feature(enable = "avx2,fma")]
-    fn hsum(v: __m256) -> f32 {
-        let lo = _mm256_castps256_ps128(v);
-        let hi = _mm256_extractf128_ps(v, 1);
-        let s = _mm_add_ps(lo, hi);
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-        _mm_cvtss_f32(s)
+    fn row_sums(a: &[__m256; PANEL_ROWS]) -> __m256 {
+        let t0 = _mm256_hadd_ps(a[0], a[1]);
+        let t1 = _mm256_hadd_ps(a[2], a[3]);
+        let t2 = _mm256_hadd_ps(a[4], a[5]);
+        let t3 = _mm256_hadd_ps(a[6], a[7]);
+        let u0 = _mm256_hadd_ps(t0, t1);
+        let u1 = _mm256_hadd_ps(t2, t3);
+        _mm256_add_ps(
+            _mm256_permute2f128_ps(u0, u1, 0x20),
+            _mm256_permute2f128_ps(u0, u1, 0x31),
+        )
     }
 
     macro_rules! tile_kernel {
-        ($name:ident, $t:ty, $bytes:expr, $load:expr) => {
+        ($name:ident, $t:ty, $load:expr) => {
             #[target_feature(enable = "avx2,fma")]
             pub fn $name(t: &[$t], xi: &[f32], xj: &[f32], y: &mut [f32], z: Option<&mut [f32]>) {
                 assert!(t.len() == TILE_ELEMS && xi.len() == TILE && xj.len() == TILE);
@@ -159,10 +164,6 @@ mod avx2 {
                         // SAFETY: base + panel <= TILE_ELEMS = t.len(); col + 16 <= TILE = the
                         // lengths of xj and z; rb * 8 + r < TILE = xi.len().
                         unsafe {
-                            let pf = tp.wrapping_add(base + PF_PANELS * panel) as *const i8;
-                            for line in 0..(panel * $bytes) / 64 {
-                                _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(line * 64));
-                            }
                             let x0 = _mm256_loadu_ps(xjp.add(col));
                             let x1 = _mm256_loadu_ps(xjp.add(col + 8));
                             match zp {
@@ -193,19 +194,21 @@ mod avx2 {
                             }
                         }
                     }
-                    for r in 0..PANEL_ROWS {
-                        y[rb * PANEL_ROWS + r] += hsum(acc[r]);
+                    // SAFETY: rb * 8 + 8 <= TILE = y.len().
+                    unsafe {
+                        let yp = y.as_mut_ptr().add(rb * PANEL_ROWS);
+                        _mm256_storeu_ps(yp, _mm256_add_ps(_mm256_loadu_ps(yp), row_sums(&acc)));
                     }
                 }
             }
         };
     }
 
-    tile_kernel!(tile_f32, f32, 4, |p: *const f32| {
+    tile_kernel!(tile_f32, f32, |p: *const f32| {
         // SAFETY: callers pass pointers with 8 readable f32.
         unsafe { _mm256_loadu_ps(p) }
     });
-    tile_kernel!(tile_u16, u16, 2, |p: *const u16| {
+    tile_kernel!(tile_u16, u16, |p: *const u16| {
         // SAFETY: callers pass pointers with 8 readable u16 (16 bytes).
         unsafe { _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(_mm_loadu_si128(p as *const __m128i))) }
     });

@@ -15,12 +15,12 @@ fn write_all_layouts(
     seed: u64,
 ) -> Vec<(String, Box<dyn PreferenceOperator>)> {
     let fam = DenseFamily::new(Family::Mixture, n, seed, Params::default());
-    let entry = |i: usize, j: usize| fam.entry(i, j);
+    let entry = &fam;
     let none = |_| {};
     let mut out = Vec::new();
     for (name, dtype) in [("d64.npy", DType::F64), ("d32.npy", DType::F32)] {
         let p = dir.join(name);
-        write::dense_npy(&p, n, dtype, &entry, &none).unwrap();
+        write::dense_npy(&p, n, dtype, entry, &none).unwrap();
         out.push((name.to_string(), game::open(&p, None).unwrap()));
     }
     for (name, layout, elem) in [
@@ -34,7 +34,7 @@ fn write_all_layouts(
             h.tile = Some(TILE as u64);
         }
         let p = dir.join(name);
-        write::matrix_container(&p, &h, &entry, &none).unwrap();
+        write::matrix_container(&p, &h, entry, &none).unwrap();
         out.push((name.to_string(), game::open(&p, None).unwrap()));
     }
     out
