@@ -7,6 +7,7 @@ use super::PreferenceOperator;
 use crate::error::{Error, Result};
 use crate::io::container::Elem;
 use crate::io::{array, mmap::Mapped, npy::DType};
+use crate::kernels::batch::{matvec_batch, MAX_BATCH};
 use crate::kernels::matvec::{self, Element};
 use std::path::{Path, PathBuf};
 
@@ -125,6 +126,21 @@ impl PreferenceOperator for DenseGame {
             Elem::F32 => matvec::matvec(self.slice::<f32>(), x, out, self.simd),
             Elem::F64 => matvec::matvec(self.slice::<f64>(), x, out, self.simd),
             Elem::U16 => matvec::matvec(self.slice::<u16>(), x, out, self.simd),
+        }
+    }
+
+    /// One pass over the matrix for all vectors (`f32`, `u16`); `f64` games apply one by one.
+    fn apply_batch(&self, xs: &[&[f64]], outs: &mut [&mut [f64]]) {
+        for (xc, oc) in xs.chunks(MAX_BATCH).zip(outs.chunks_mut(MAX_BATCH)) {
+            match self.elem {
+                Elem::F32 => matvec_batch(self.slice::<f32>(), xc, oc, self.simd),
+                Elem::U16 => matvec_batch(self.slice::<u16>(), xc, oc, self.simd),
+                Elem::F64 => {
+                    for (x, o) in xc.iter().zip(oc.iter_mut()) {
+                        self.apply(x, o);
+                    }
+                }
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 //! Parallel building blocks, each with a scalar twin it is tested against.
 
+pub mod batch;
 pub mod matvec;
 pub mod tile;
 pub mod vector;
