@@ -137,7 +137,9 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
     } else {
         ProgressBar::hidden()
     };
-    let report = session::solve(g.as_ref(), &cfg, Some(&a.out), &mut |_| {}, &mut || bar.inc(1))?;
+    let report = session::solve(g.as_ref(), &cfg, Some(&a.out), &mut |_| {}, &mut || {
+        bar.inc(1)
+    })?;
     bar.finish_and_clear();
     println!("game: {}", g.describe());
     if let Some((eq, secs)) = &report.equilibrium {
