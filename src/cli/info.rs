@@ -17,6 +17,9 @@ pub fn run(a: InfoArgs) -> anyhow::Result<()> {
     println!("layout: dense");
     println!("dtype:  {}", g.dtype().name());
     println!("bytes:  {}", g.data_bytes());
+    if let Some(c) = crate::pairwise::sidecar::read_coverage(&a.game)? {
+        println!("{}", c.summary());
+    }
     let tol = a.tol.unwrap_or(DenseGame::default_tol(g.dtype()));
     match g.validate(Some(tol)) {
         Ok(()) => {
