@@ -106,6 +106,9 @@ pub fn parse(path: &Path, bytes: &[u8], cols: &Columns) -> Result<JudgementLog> 
     // The first row whose winner is neither of its items nor a label. It is reported once the
     // whole file is read, so that the message can say whether it names some other item.
     let mut pending: Option<(u64, String, String, String)> = None;
+    // Each distinct winner cell read as a label, with its first line: checked at the end
+    // against the item names, since a label that is also an item's name is ambiguous.
+    let mut labels: HashMap<String, u64> = HashMap::new();
     let mut record = csv::StringRecord::new();
     while rdr
         .read_record(&mut record)
@@ -138,13 +141,29 @@ pub fn parse(path: &Path, bytes: &[u8], cols: &Columns) -> Result<JudgementLog> 
         }
         let (li, ri) = (names.id(left), names.id(right));
         match outcome(left, right, winner) {
-            Some(o) => raw.push(Judgement {
-                left: li,
-                right: ri,
-                outcome: o,
-            }),
+            Some(o) => {
+                if winner != left && winner != right && !labels.contains_key(winner) {
+                    labels.insert(winner.to_string(), line);
+                }
+                raw.push(Judgement {
+                    left: li,
+                    right: ri,
+                    outcome: o,
+                })
+            }
             None => pending = Some((line, winner.into(), left.into(), right.into())),
         }
+    }
+    // Every such label was first read before any pending winner, so it is the earlier error.
+    if let Some((label, &line)) = labels
+        .iter()
+        .filter(|(l, _)| names.contains(l))
+        .min_by_key(|(_, &line)| line)
+    {
+        return Err(err(
+            line,
+            format!("the winner {label:?} is both a label and the name of an item not in this row"),
+        ));
     }
     if let Some((line, winner, left, right)) = pending {
         let reason = if winner.is_empty() {
@@ -322,6 +341,11 @@ mod tests {
         assert!(e.contains("no judgements"), "{e}");
         let e = err("left,right,winner\na,b,a\na,b\n");
         assert!(e.starts_with("log.csv:3:"), "{e}");
+        let e = err("left,right,winner\na,b,tie\ntie,c,c\n");
+        assert!(
+            e.starts_with("log.csv:2:") && e.contains("both a label"),
+            "{e}"
+        );
         let e = err("left,right,winner\n,b,b\n");
         assert!(
             e.starts_with("log.csv:2:") && e.contains("left item name is empty"),

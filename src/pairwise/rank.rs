@@ -65,18 +65,13 @@ pub fn ranks_of(order: &[usize]) -> Vec<usize> {
 /// `1, 0.3, 0.1, 0.03, …` down to `floor`, which ends the path (a floor above 1 gives just
 /// `[floor]`).
 pub fn beta_path(floor: f64) -> Vec<f64> {
-    let mut path = Vec::new();
-    for k in 0.. {
-        // Divisions by exact powers of ten give the correctly rounded 0.03, 0.001, …
-        for b in [1.0 / 10f64.powi(k), 3.0 / 10f64.powi(k + 1)] {
-            if b <= floor || b == 0.0 {
-                path.push(floor);
-                return path;
-            }
-            path.push(b);
-        }
-    }
-    unreachable!("the path reaches any floor > 0 before 10^k overflows")
+    // Divisions by exact powers of ten give the correctly rounded 0.03, 0.001, …; the values
+    // reach 0 (ending the path) long before the exponent overflows.
+    (0..)
+        .flat_map(|k| [1.0 / 10f64.powi(k), 3.0 / 10f64.powi(k + 1)])
+        .take_while(|&b| b > floor && b > 0.0)
+        .chain(std::iter::once(floor))
+        .collect()
 }
 
 /// The von Neumann winner approximation: the equilibria along [`beta_path`], each solve
