@@ -66,6 +66,20 @@ pub enum Error {
         line: usize,
         reason: String,
     },
+    #[error("{path}:{line}: {reason}")]
+    Judgements {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+    },
+    #[error("{path}: {reason}")]
+    Items { path: PathBuf, reason: String },
+    #[error("{log} does not match {game}: {reason}")]
+    LogMismatch {
+        log: PathBuf,
+        game: PathBuf,
+        reason: String,
+    },
     #[error("{what}: {reason}")]
     BadVector { what: String, reason: String },
     #[error("invalid parameter: {0}")]

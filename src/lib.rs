@@ -11,6 +11,7 @@
 //! - [`algo`]: Nash-MP and the baselines (MMD, OMWU, EGPO, Nash-MD, MWU), sharing [`algo::prox`].
 //! - [`equilibrium::solve`]: `π*` with its certificate; [`metrics`]: KL, exploitability, residual, bound.
 //! - [`run::session::solve`]: the whole pipeline the `nashmp solve` command runs.
+//! - [`pairwise`]: judgement logs → games, equilibrium rankings with bootstrap intervals.
 //!
 //! ```
 //! use nashmp::{algo::{AlgoKind, Schedule, StepSpec}, game::DenseGame, policy, run::{session, MetricsMode}};
@@ -33,6 +34,7 @@ pub mod gen;
 pub mod io;
 pub mod kernels;
 pub mod metrics;
+pub mod pairwise;
 pub mod policy;
 pub mod run;
 

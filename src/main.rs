@@ -1,6 +1,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    reset_sigpipe();
     let cli = nashmp::cli::Cli::parse();
     match nashmp::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -8,5 +9,15 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(2)
         }
+    }
+}
+
+/// Lets `nashmp … | head` end quietly, as Unix tools do, instead of panicking on a closed pipe.
+fn reset_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts; Rust's
+    // runtime set it to "ignore", and nothing in nashmp relies on that.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -16,6 +16,9 @@ pub fn run(a: InfoArgs) -> anyhow::Result<()> {
     println!("n:      {}", g.n());
     println!("layout: {}", g.layout());
     println!("bytes:  {}", g.stored_bytes());
+    if let Some(c) = crate::pairwise::sidecar::read_coverage(&a.game)? {
+        println!("{}", c.summary());
+    }
     match g.validate(a.tol) {
         Ok(()) => {
             println!("valid:  yes");

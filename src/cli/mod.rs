@@ -6,8 +6,11 @@ mod convert;
 mod demo;
 mod equilibrium;
 mod generate;
+mod generate_judgements;
+mod import_pairwise;
 mod info;
 mod progress;
+mod rank;
 mod solve;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +43,12 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Solve the small built-in game with every algorithm and print what each reaches.
     Demo(demo::DemoArgs),
+    /// Estimate a game from a CSV log of pairwise judgements (writes GAME.items.txt, GAME.coverage.json).
+    ImportPairwise(import_pairwise::ImportPairwiseArgs),
+    /// Rank items by equilibrium probability, with bootstrap intervals and the von Neumann winner.
+    Rank(rank::RankArgs),
+    /// Draw a synthetic judgement log from a known game.
+    GenerateJudgements(generate_judgements::GenerateJudgementsArgs),
 }
 
 /// Runs a parsed command line.
@@ -61,6 +70,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(a) => generate::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::ImportPairwise(a) => import_pairwise::run(a),
+        Command::Rank(a) => rank::run(a),
+        Command::GenerateJudgements(a) => generate_judgements::run(a),
     }
 }
 

@@ -7,7 +7,7 @@
 //! so results agree with it to rounding, not to the bit. Rows are grouped as in the single apply:
 //! results do not depend on the thread count.
 
-use super::matvec::{simd_available, BLOCK};
+use super::matvec::{simd_available, BLOCK, PAR_MIN_ELEMS};
 use rayon::prelude::*;
 
 /// Most vectors per batch.
@@ -61,39 +61,42 @@ fn run<T: BatchElem, const L: usize>(
     });
     // Row-major results, L lanes per row, then scattered to the outputs.
     let mut res = vec![0.0f64; n * L];
-    res.par_chunks_mut(TASK_ROWS * L)
-        .enumerate()
-        .for_each(|(t, chunk)| {
-            let r0 = t * TASK_ROWS;
-            let rows = chunk.len() / L;
-            // Column blocks outside, row groups inside: the block of X (BLOCK × L f32) stays in
-            // L1 while every row of the task passes over it.
-            let mut start = 0;
-            while start < n {
-                let end = (start + BLOCK).min(n);
-                let xb = &xi[start * L..end * L];
-                let mut r = 0;
-                while r < rows {
-                    // A short last group repeats its last row (the extra results are dropped).
-                    let take = ROWS.min(rows - r);
-                    let group: [&[T]; ROWS] = std::array::from_fn(|q| {
-                        let i = r0 + r + q.min(take - 1);
-                        &p[i * n + start..i * n + end]
-                    });
-                    let mut tmp = [0.0f64; ROWS * MAX_BATCH];
-                    T::rows_batch::<L>(group, xb, &mut tmp[..ROWS * L], simd);
-                    for (c, t) in chunk[r * L..(r + take) * L].iter_mut().zip(&tmp) {
-                        *c += t;
-                    }
-                    r += take;
+    let task = |(t, chunk): (usize, &mut [f64])| {
+        let r0 = t * TASK_ROWS;
+        let rows = chunk.len() / L;
+        // Column blocks outside, row groups inside: the block of X (BLOCK × L f32) stays in
+        // L1 while every row of the task passes over it.
+        let mut start = 0;
+        while start < n {
+            let end = (start + BLOCK).min(n);
+            let xb = &xi[start * L..end * L];
+            let mut r = 0;
+            while r < rows {
+                // A short last group repeats its last row (the extra results are dropped).
+                let take = ROWS.min(rows - r);
+                let group: [&[T]; ROWS] = std::array::from_fn(|q| {
+                    let i = r0 + r + q.min(take - 1);
+                    &p[i * n + start..i * n + end]
+                });
+                let mut tmp = [0.0f64; ROWS * MAX_BATCH];
+                T::rows_batch::<L>(group, xb, &mut tmp[..ROWS * L], simd);
+                for (c, t) in chunk[r * L..(r + take) * L].iter_mut().zip(&tmp) {
+                    *c += t;
                 }
-                start = end;
+                r += take;
             }
-        });
+            start = end;
+        }
+    };
+    if p.len() < PAR_MIN_ELEMS {
+        res.chunks_mut(TASK_ROWS * L).enumerate().for_each(task);
+    } else {
+        res.par_chunks_mut(TASK_ROWS * L).enumerate().for_each(task);
+    }
     for (v, out) in outs.iter_mut().enumerate() {
-        out.par_iter_mut()
-            .enumerate()
-            .for_each(|(i, o)| *o = res[i * L + v] * T::SCALE);
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = res[i * L + v] * T::SCALE;
+        }
     }
 }
 

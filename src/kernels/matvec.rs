@@ -15,6 +15,8 @@ use rayon::prelude::*;
 pub const BLOCK: usize = 512;
 /// Rows processed together (each `x` load serves all of them).
 const ROWS: usize = 4;
+/// Below this many matrix elements an apply runs on the calling thread.
+pub const PAR_MIN_ELEMS: usize = 1 << 18;
 /// Rows per parallel task; a multiple of `ROWS`, so the row grouping never depends on threads.
 const TASK_ROWS: usize = 128;
 
@@ -53,28 +55,33 @@ pub fn matvec<T: Element>(p: &[T], x: &[f64], out: &mut [f64], simd: bool) {
     let n = x.len();
     assert_eq!(p.len(), n * n, "matrix length");
     assert_eq!(out.len(), n, "output length");
-    let xs: Vec<T::X> = x.par_iter().map(|&v| T::convert_x(v)).collect();
+    let xs: Vec<T::X> = x.iter().map(|&v| T::convert_x(v)).collect();
     let simd = simd && simd_available();
-    out.par_chunks_mut(TASK_ROWS)
-        .enumerate()
-        .for_each(|(t, chunk)| {
-            let r0 = t * TASK_ROWS;
-            let mut r = 0;
-            while r + ROWS <= chunk.len() {
-                let i = r0 + r;
-                let rows: [&[T]; ROWS] = std::array::from_fn(|k| &p[(i + k) * n..(i + k + 1) * n]);
-                let v = T::dot_rows::<ROWS>(rows, &xs, simd);
-                for k in 0..ROWS {
-                    chunk[r + k] = v[k] * T::SCALE;
-                }
-                r += ROWS;
+    let task = |(t, chunk): (usize, &mut [f64])| {
+        let r0 = t * TASK_ROWS;
+        let mut r = 0;
+        while r + ROWS <= chunk.len() {
+            let i = r0 + r;
+            let rows: [&[T]; ROWS] = std::array::from_fn(|k| &p[(i + k) * n..(i + k + 1) * n]);
+            let v = T::dot_rows::<ROWS>(rows, &xs, simd);
+            for k in 0..ROWS {
+                chunk[r + k] = v[k] * T::SCALE;
             }
-            while r < chunk.len() {
-                let i = r0 + r;
-                chunk[r] = T::dot_rows::<1>([&p[i * n..(i + 1) * n]], &xs, simd)[0] * T::SCALE;
-                r += 1;
-            }
-        });
+            r += ROWS;
+        }
+        while r < chunk.len() {
+            let i = r0 + r;
+            chunk[r] = T::dot_rows::<1>([&p[i * n..(i + 1) * n]], &xs, simd)[0] * T::SCALE;
+            r += 1;
+        }
+    };
+    // Small games run on the calling thread: the same row groups, so the same result, without
+    // handing each apply to the pool and back.
+    if p.len() < PAR_MIN_ELEMS {
+        out.chunks_mut(TASK_ROWS).enumerate().for_each(task);
+    } else {
+        out.par_chunks_mut(TASK_ROWS).enumerate().for_each(task);
+    }
 }
 
 /// The portable reference: the same blocked summation order, no SIMD.

@@ -5,4 +5,5 @@ mod behaviour;
 mod determinism;
 mod goldens;
 mod layouts;
+mod pairwise;
 mod util;

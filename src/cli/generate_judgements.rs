@@ -1,0 +1,31 @@
+use crate::game;
+use crate::pairwise::{sidecar, synth};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct GenerateJudgementsArgs {
+    /// The game to draw from (.npy); item names from GAME.items.txt if present, else item0, item1, ….
+    pub game: PathBuf,
+    /// Number of judgements.
+    #[arg(long)]
+    pub count: u64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output CSV `left,right,winner` (written atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(a: GenerateJudgementsArgs) -> anyhow::Result<()> {
+    let g = game::open(&a.game, None)?;
+    let items = sidecar::read_items(&a.game, g.n())?;
+    synth::write_log(g.as_ref(), &items, a.count, a.seed, &a.out)?;
+    println!(
+        "wrote {} ({} judgements of {} items, seed {})",
+        a.out.display(),
+        a.count,
+        g.n(),
+        a.seed
+    );
+    Ok(())
+}
