@@ -7,6 +7,7 @@ mod demo;
 mod equilibrium;
 mod generate;
 mod info;
+mod oracle_args;
 mod solve;
 
 use clap::{Parser, Subcommand};

@@ -69,6 +69,8 @@ pub struct SolveArgs {
     /// Output folder.
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub oracle: super::oracle_args::OracleArgs,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -102,6 +104,7 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
         ScheduleArg::Constant => Schedule::Constant,
         ScheduleArg::Decaying => Schedule::Decaying,
     };
+    let oracle = a.oracle.spec()?;
     let mut cfg = session::SolveConfig::new(
         &a.algo,
         a.game.beta,
@@ -112,7 +115,8 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
         metrics,
         theta_ref,
         theta0,
-    )?;
+    )?
+    .with_oracle(oracle)?;
     for w in &cfg.warnings {
         super::warn(w);
     }
@@ -137,7 +141,9 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
     } else {
         ProgressBar::hidden()
     };
-    let report = session::solve(g.as_ref(), &cfg, Some(&a.out), &mut |_| {}, &mut || bar.inc(1))?;
+    let report = session::solve(g.as_ref(), &cfg, Some(&a.out), &mut |_| {}, &mut || {
+        bar.inc(1)
+    })?;
     bar.finish_and_clear();
     println!("game: {}", g.describe());
     if let Some((eq, secs)) = &report.equilibrium {

@@ -145,7 +145,11 @@ impl PreferenceOperator for DenseGame {
     }
 
     fn entry(&self, i: usize, j: usize) -> f64 {
-        assert!(i < self.n && j < self.n, "entry ({i}, {j}) of an {0}x{0} game", self.n);
+        assert!(
+            i < self.n && j < self.n,
+            "entry ({i}, {j}) of an {0}x{0} game",
+            self.n
+        );
         match self.dtype {
             DType::F32 => self.slice::<f32>()[i * self.n + j] as f64,
             DType::F64 => self.slice::<f64>()[i * self.n + j],
