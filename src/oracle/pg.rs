@@ -147,10 +147,11 @@ impl ApproxNashMp {
             };
             match self.fidelity {
                 Fidelity::Sampled => {
-                    // â[i] = (wins_i − (T/B)·draws_i) / ((B−1) π_i), or wins_i/π_i for B = 1.
-                    let (w, d) = (&self.wins, &self.draws);
-                    let (base, denom) = if batch > 1 {
-                        (total / batch as f64, (batch - 1) as f64)
+                    // â[i] = (wins_i − (T/B)·draws_i)·B/(B−1) / max(draws_i, B π_i)
+                    // (for B = 1: wins_i / max(draws_i, π_i), no baseline).
+                    let (w, d, bf) = (&self.wins, &self.draws, batch as f64);
+                    let (base, corr) = if batch > 1 {
+                        (total / bf, bf / (bf - 1.0))
                     } else {
                         (0.0, 1.0)
                     };
@@ -158,7 +159,7 @@ impl ApproxNashMp {
                         let adv = if d[i] == 0.0 {
                             0.0
                         } else {
-                            (w[i] - base * d[i]) / (denom * inner[i].exp())
+                            (w[i] - base * d[i]) * corr / d[i].max(bf * inner[i].exp())
                         };
                         step(i, adv)
                     });

@@ -4,4 +4,5 @@ mod bad_input;
 mod behaviour;
 mod determinism;
 mod goldens;
+mod oracle;
 mod util;
