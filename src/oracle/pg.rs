@@ -5,12 +5,19 @@
 //! has `π_opp = π_k` and starts at `θ_k`; the second has `π_opp = π½` and starts at `θ½`.
 //!
 //! **The step.** With the score-function estimator of `∇_z E_{π_θ}[g]` and the leave-one-out
-//! baseline `b = (T − o)/(B−1)` (`T` the batch's wins), the estimate is unbiased. Preconditioned
-//! by the Fisher information of the softmax (the natural gradient, which for a tabular policy is
-//! the mirror-descent step in the entropy geometry), the score `e_y − π` becomes `e_y/π_y` up
-//! to a constant, so the payoff part of the step is the importance-weighted advantage
-//! `â[a] = Σ_{b: y_b = a} (o_b − b_b) / (B π_θ(a))`, unbiased for `g[a] − ⟨π_θ, g⟩`. The KL
-//! terms are exact: `θ ← norm(θ + γ_s (α â − αβ(θ − θ_μ) − (θ − θ_k)))`.
+//! baseline `b = (T − o)/(B−1)` (`T` the batch's wins), the gradient estimate is unbiased.
+//! Preconditioned by the Fisher information of the softmax (the natural gradient, which for a
+//! tabular policy is the mirror-descent step in the entropy geometry), the score `e_y − π`
+//! becomes `e_y/π_y` up to a constant: the payoff part of the step is the importance-weighted
+//! advantage `Σ_{b: y_b = a} (o_b − b_b) / (B π_θ(a))`, unbiased for `g[a] − ⟨π_θ, g⟩`, whose
+//! tail is heavy: an action drawn once at `π_θ(a) = 1e-6` would move by `1e6/B` in log space.
+//! We precondition instead with the larger of the exact Fisher diagonal `B π_θ(a)` and the
+//! batch's empirical one, `draws_a`:
+//! `â[a] = (wins_a − (T/B)·draws_a) · B/(B−1) / max(draws_a, B π_θ(a))`, so `|â| ≤ B/(B−1)`.
+//! Where draws are plentiful this is the unbiased estimate up to `O(1/sqrt(B π_θ(a)))`; an
+//! action drawn far more often than expected moves by its empirical mean advantage. The KL
+//! terms are exact: `θ ← norm(θ + γ_s (α â − αβ(θ − θ_μ) − (θ − θ_k)))`. As `B → ∞`,
+//! `draws_a / B → π_θ(a)` and `â → g − ⟨π_θ, g⟩` ([`Fidelity::Expected`] uses this limit).
 //!
 //! **The step size.** `F` is `(1+αβ)`-strongly concave relative to the entropy, so the steps
 //! follow the `1/(μ t)` schedule `γ_s = γ / (1 + γ(1+αβ)s)`. The default `γ = 1/(1+αβ)` makes
