@@ -10,6 +10,8 @@
 //!   maps a `.npy` file and uses it in place.
 //! - [`algo`]: Nash-MP and the baselines (MMD, OMWU, EGPO, Nash-MD, MWU), sharing [`algo::prox`].
 //! - [`equilibrium::solve`]: `π*` with its certificate; [`metrics`]: KL, exploitability, residual, bound.
+//! - [`oracle`]: sampled preference queries (Bernoulli answers, alias-table sampling) and
+//!   approximate Nash-MP by stochastic policy gradient.
 //! - [`run::session::solve`]: the whole pipeline the `nashmp solve` command runs.
 //! - [`pairwise`]: judgement logs → games, equilibrium rankings with bootstrap intervals.
 //!
@@ -34,6 +36,7 @@ pub mod gen;
 pub mod io;
 pub mod kernels;
 pub mod metrics;
+pub mod oracle;
 pub mod pairwise;
 pub mod policy;
 pub mod run;

@@ -105,6 +105,11 @@ pub trait Algorithm: Send {
     fn initial_queries(&self) -> u64 {
         0
     }
+    /// Oracle queries made so far, for algorithms that count their own (sampled preference
+    /// queries); `None`: `initial_queries + k · queries_per_iter`.
+    fn queries(&self) -> Option<u64> {
+        None
+    }
     /// Other iterates worth logging, e.g. MWU's average iterate: `(label, θ)`.
     fn extra_iterates(&self) -> Vec<(&'static str, &[f64])> {
         Vec::new()

@@ -9,6 +9,7 @@ mod generate;
 mod generate_judgements;
 mod import_pairwise;
 mod info;
+mod oracle_args;
 mod progress;
 mod rank;
 mod solve;

@@ -67,6 +67,8 @@ pub struct SolveArgs {
     /// Output folder.
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub oracle: super::oracle_args::OracleArgs,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -100,6 +102,7 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
         ScheduleArg::Constant => Schedule::Constant,
         ScheduleArg::Decaying => Schedule::Decaying,
     };
+    let oracle = a.oracle.spec()?;
     let mut cfg = session::SolveConfig::new(
         &a.algo,
         a.game.beta,
@@ -110,7 +113,8 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
         metrics,
         theta_ref,
         theta0,
-    )?;
+    )?
+    .with_oracle(oracle)?;
     for w in &cfg.warnings {
         super::warn(w);
     }

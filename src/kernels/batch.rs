@@ -240,8 +240,11 @@ mod avx2 {
             unsafe { _mm256_broadcast_ss(&*p) }
         },
         |p: *const f32| {
-            // SAFETY: the caller passes a pointer to four readable f32.
-            unsafe { _mm256_broadcast_ps(&*(p as *const __m128)) }
+            // SAFETY: the caller passes a pointer to four readable f32 (any alignment).
+            unsafe {
+                let q = _mm_loadu_ps(p);
+                _mm256_set_m128(q, q)
+            }
         }
     );
     batch_kernel!(

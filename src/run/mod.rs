@@ -7,6 +7,7 @@ pub mod session;
 use crate::algo::{self, AlgoKind, Context, CurrentPayoff, Schedule, Step};
 use crate::game::{payoff, PreferenceOperator};
 use crate::metrics::{self, Metrics};
+use crate::oracle::{self, estimate::SampledGame, pg::ApproxNashMp, OracleMode, OracleSpec};
 use std::time::Instant;
 
 /// Which metrics to compute per iteration.
@@ -35,6 +36,8 @@ pub struct RunSpec<'a> {
     pub theta0: &'a [f64],
     /// `θ*`, required for [`MetricsMode::Full`].
     pub theta_star: Option<&'a [f64]>,
+    /// How the algorithm sees the game; metrics always use the exact operator.
+    pub oracle: OracleSpec,
 }
 
 /// One logged iterate.
@@ -92,13 +95,36 @@ pub fn run(
         MetricsMode::Full => Some(spec.theta_star.expect("full metrics need θ*")),
         _ => None,
     };
+    let (seed, fidelity) = (spec.oracle.seed, spec.oracle.fidelity);
+    let sampled = match spec.oracle.mode {
+        OracleMode::Sampled { samples } => Some(SampledGame::new(
+            op,
+            samples,
+            seed,
+            oracle::algo_stream(spec.kind),
+            fidelity,
+        )),
+        _ => None,
+    };
     let ctx = Context {
-        op,
+        op: sampled
+            .as_ref()
+            .map_or(op, |s| s as &dyn PreferenceOperator),
         theta_ref: spec.theta_ref,
         beta: spec.beta,
     };
-    let mut alg = algo::build(spec.kind, spec.theta0, spec.step.alpha, spec.schedule);
+    let alpha = spec.step.alpha;
+    let mut alg: Box<dyn algo::Algorithm> = match spec.oracle.mode {
+        OracleMode::Pg(p) => Box::new(ApproxNashMp::new(spec.theta0, alpha, p, seed, fidelity)),
+        _ => algo::build(spec.kind, spec.theta0, alpha, spec.schedule),
+    };
     let mut cur = CurrentPayoff::new(n);
+    // A stochastic algorithm's own payoffs are estimates: it never shares the metrics' exact ones.
+    let mut alg_cur = spec.oracle.is_stochastic().then(|| {
+        let mut c = CurrentPayoff::new(n);
+        c.set_in_step(true);
+        c
+    });
     let mut extra_g = vec![0.0; n];
     let mut extra_scratch = vec![0.0; n];
     let kl0 = star.map(|s| metrics::kl(s, spec.theta0));
@@ -167,15 +193,28 @@ pub fn run(
         if k >= spec.iters {
             break StopReason::MaxIters;
         }
-        cur.set_in_step(true);
         let t = Instant::now();
-        alg.step(&ctx, &mut cur);
-        seconds += t.elapsed().as_secs_f64();
-        cur.set_in_step(false);
-        seconds += cur.take_charged_secs();
+        match alg_cur.as_mut() {
+            Some(own) => {
+                alg.step(&ctx, own);
+                own.invalidate();
+                seconds += t.elapsed().as_secs_f64();
+            }
+            None => {
+                cur.set_in_step(true);
+                alg.step(&ctx, &mut cur);
+                seconds += t.elapsed().as_secs_f64();
+                cur.set_in_step(false);
+                seconds += cur.take_charged_secs();
+            }
+        }
         cur.invalidate();
         k += 1;
-        queries = alg.initial_queries() + k * alg.queries_per_iter();
+        queries = match (&sampled, alg.queries()) {
+            (Some(s), _) => s.queries(),
+            (None, Some(q)) => q,
+            (None, None) => alg.initial_queries() + k * alg.queries_per_iter(),
+        };
         (last, extra_last) = log(alg.as_ref(), &mut cur, k, queries, seconds)?;
         tick();
     };

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::game::PreferenceOperator;
 use crate::io::{array, atomic};
 use crate::metrics::Metrics;
+use crate::oracle::OracleSpec;
 use crate::policy;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,8 @@ pub struct SolveConfig {
     pub metrics: MetricsMode,
     pub theta_ref: Vec<f64>,
     pub theta0: Vec<f64>,
+    /// How the algorithms see the game (default: exactly); set with [`SolveConfig::with_oracle`].
+    pub oracle: OracleSpec,
     /// What the user asked for, recorded in `summary.json`.
     pub record: serde_json::Value,
     /// Warnings produced while validating (e.g. `nash-mp` with `α > 2`).
@@ -81,9 +84,20 @@ impl SolveConfig {
             metrics,
             theta_ref,
             theta0,
+            oracle: OracleSpec::exact(),
             record: serde_json::Value::Null,
             warnings,
         })
+    }
+
+    /// Runs every algorithm on sampled preference queries as `oracle` says, after checking that
+    /// the mode applies to each of them.
+    pub fn with_oracle(mut self, oracle: OracleSpec) -> Result<Self> {
+        for &(kind, _) in &self.algos {
+            oracle.check_algo(kind)?;
+        }
+        self.oracle = oracle;
+        Ok(self)
     }
 }
 
@@ -152,6 +166,7 @@ pub fn solve(
             theta_ref: &cfg.theta_ref,
             theta0: &cfg.theta0,
             theta_star: equilibrium.as_ref().map(|(e, _)| &e.theta[..]),
+            oracle: cfg.oracle,
         };
         let info = run(
             op,
@@ -189,6 +204,7 @@ pub fn solve(
             "schedule": cfg.schedule,
             "iters": cfg.iters,
             "tol": cfg.tol,
+            "oracle": cfg.oracle,
             "threads": rayon::current_num_threads(),
             "game": { "n": op.n(), "storage": op.describe() },
             "equilibrium": equilibrium.as_ref().map(|(e, s)| serde_json::json!({

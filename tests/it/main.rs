@@ -5,5 +5,6 @@ mod behaviour;
 mod determinism;
 mod goldens;
 mod layouts;
+mod oracle;
 mod pairwise;
 mod util;
