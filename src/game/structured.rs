@@ -59,20 +59,24 @@ impl PreferenceOperator for LowRankGame {
     }
 
     fn apply(&self, x: &[f64], out: &mut [f64]) {
-        let n = self.n;
+        let (n, r) = (self.n, self.r);
         assert!(x.len() == n && out.len() == n);
-        let sx = vector::sum_by(n, |i| x[i]);
-        let ax: Vec<f64> = (0..self.r)
-            .map(|k| vector::sum_by(n, |i| self.a(k)[i] * x[i]))
-            .collect();
-        let bx: Vec<f64> = (0..self.r)
-            .map(|k| vector::sum_by(n, |i| self.b(k)[i] * x[i]))
-            .collect();
+        let a: Vec<&[f64]> = (0..r).map(|k| self.a(k)).collect();
+        let b: Vec<&[f64]> = (0..r).map(|k| self.b(k)).collect();
         let w = self.w();
+        // One pass over x for every dot product, in fixed chunks.
+        let dots = vector::sums_by(n, 1 + 2 * r, |i, acc| {
+            acc[0] += x[i];
+            for k in 0..r {
+                acc[1 + k] += a[k][i] * x[i];
+                acc[1 + r + k] += b[k][i] * x[i];
+            }
+        });
+        let (sx, ax, bx) = (dots[0], &dots[1..1 + r], &dots[1 + r..]);
         vector::fill(out, |i| {
             let mut s = 0.5 * sx;
-            for k in 0..self.r {
-                s += w[k] * (self.a(k)[i] * bx[k] - self.b(k)[i] * ax[k]);
+            for k in 0..r {
+                s += w[k] * (a[k][i] * bx[k] - b[k][i] * ax[k]);
             }
             s
         });

@@ -9,7 +9,7 @@
 //! | `cyclic` | `1` if `j − i mod n ∈ [1, ⌊(n−1)/2⌋]`, `0` if beyond, `½` opposite (even n); blended with `uniform` noise: `(1−ε)·cyc + ε·U` (`--noise ε`, default 0) |
 //! | `disc` | `½ + (1/r) Σ_{k<r/2} (u_ik v_jk − v_ik u_jk)`, points `(u, v)` uniform in the unit disc (`--rank r`, even, default 2): Balduzzi et al.'s disc game, strongly intransitive |
 //! | `mixture` | `w·bradley-terry + (1−w)·disc` (`--weight w`, default 0.5; `--sigma`, `--rank`) |
-//! | `low-rank` | `½ + Σ_k w_k (a_ik b_jk − b_ik a_jk)`, `a, b ~ U[−1,1]`, `w_k = 1/(4r)` (so `P ∈ [0,1]`); written as factors |
+//! | `low-rank` | `½ + Σ_k w_k (a_ik b_jk − b_ik a_jk)`: factor 0 is a skill term (`a_0 = s ~ U[−1,1]`, `b_0 = 1`), factors `1..r` are random (`a, b ~ U[−1,1]`); `w_0 = 1/8`, `w_k = 1/(8(r−1))` (`w_0 = 1/4` when `r = 1`), so `Σ_k |w_k|·2·max|a_k|·max|b_k| ≤ ½` and `P ∈ [0,1]`; written as factors |
 //! | `block` | `Q[t(i)][t(j)]`, `t(i)` uniform in `0..K` (`--types K`), `Q` a `uniform` `K × K` game; written as factors |
 
 use crate::kernels::vector;
@@ -247,18 +247,27 @@ impl crate::io::write::MatrixSource for DenseFamily {
     }
 }
 
-/// Factor `k` of the low-rank family: `(a_k[i], b_k[i])` for `i` in `range`.
+/// Factor `k` of the low-rank family at action `i`: `(a_k[i], b_k[i])`. Factor 0 is the skill
+/// term `(s_i, 1)`.
 pub fn lowrank_factor(seed: u64, k: usize, i: usize) -> (f64, f64) {
     let s = seed ^ TAG_LOWRANK;
-    (
-        2.0 * unit(s, i as u64, 2 * k as u64) - 1.0,
-        2.0 * unit(s, i as u64, 2 * k as u64 + 1) - 1.0,
-    )
+    let a = 2.0 * unit(s, i as u64, 2 * k as u64) - 1.0;
+    if k == 0 {
+        (a, 1.0)
+    } else {
+        (a, 2.0 * unit(s, i as u64, 2 * k as u64 + 1) - 1.0)
+    }
 }
 
-/// The low-rank family's weights `w_k = 1/(4r)`.
+/// The low-rank family's weights: `1/8` for the skill term and `1/(8(r−1))` for the others
+/// (`1/4` when the skill term is alone), so that `P ∈ [0, 1]`.
 pub fn lowrank_weights(rank: usize) -> Vec<f64> {
-    vec![1.0 / (4.0 * rank as f64); rank]
+    if rank == 1 {
+        return vec![0.25];
+    }
+    let mut w = vec![1.0 / (8.0 * (rank - 1) as f64); rank];
+    w[0] = 0.125;
+    w
 }
 
 /// The block family's `Q` (a uniform `K × K` game).
