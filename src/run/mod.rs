@@ -125,8 +125,9 @@ pub fn run(
         c.set_in_step(true);
         c
     });
-    let mut extra_g = vec![0.0; n];
-    let mut extra_scratch = vec![0.0; n];
+    // Buffers for extra iterates (MWU's average), allocated on first use only.
+    let mut extra_g: Vec<f64> = Vec::new();
+    let mut extra_scratch: Vec<f64> = Vec::new();
     let kl0 = star.map(|s| metrics::kl(s, spec.theta0));
     let mut seconds = 0.0;
     let mut k = 0u64;
@@ -164,6 +165,8 @@ pub fn run(
         let mut extra = Vec::new();
         for (label, theta) in alg.extra_iterates() {
             let g = (spec.metrics != MetricsMode::None).then(|| {
+                extra_g.resize(n, 0.0);
+                extra_scratch.resize(n, 0.0);
                 payoff(op, theta, &mut extra_scratch, &mut extra_g);
                 &extra_g[..]
             });
