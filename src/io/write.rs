@@ -79,12 +79,11 @@ fn write_rows(
     let es = elem.size();
     let row_bytes = n * es;
     let rows_per_batch = (BATCH_BYTES / row_bytes.max(1)).max(1);
-    let mut buf = vec![0u8; rows_per_batch.min(n) * row_bytes];
-    let mut done = 0u64;
-    let mut i0 = 0;
-    while i0 < n {
-        let rows = rows_per_batch.min(n - i0);
-        let b = &mut buf[..rows * row_bytes];
+    let sizes: Vec<usize> = (0..n.div_ceil(rows_per_batch))
+        .map(|k| rows_per_batch.min(n - k * rows_per_batch) * row_bytes)
+        .collect();
+    let fill = |k: usize, b: &mut [u8]| {
+        let i0 = k * rows_per_batch;
         b.par_chunks_mut(row_bytes).enumerate().for_each_init(
             || vec![0.0f64; n],
             |vals, (r, row)| {
@@ -94,10 +93,38 @@ fn write_rows(
                 }
             },
         );
-        f.write_all(b).map_err(|e| Error::io(f.path(), e))?;
-        done += b.len() as u64;
+    };
+    pipelined(f, &sizes, &fill, progress)
+}
+
+/// Writes batches of the given sizes in order, computing batch `k + 1` (in parallel) while
+/// batch `k` is being written.
+fn pipelined(
+    f: &mut AtomicFile,
+    sizes: &[usize],
+    fill: &(dyn Fn(usize, &mut [u8]) + Sync),
+    progress: Progress,
+) -> Result<()> {
+    let max = sizes.iter().copied().max().unwrap_or(0);
+    let (mut cur, mut next) = (vec![0u8; max], vec![0u8; max]);
+    if let Some(&first) = sizes.first() {
+        fill(0, &mut cur[..first]);
+    }
+    let mut done = 0u64;
+    for k in 0..sizes.len() {
+        let head = &cur[..sizes[k]];
+        let (written, ()) = rayon::join(
+            || f.write_all(head),
+            || {
+                if let Some(&size) = sizes.get(k + 1) {
+                    fill(k + 1, &mut next[..size]);
+                }
+            },
+        );
+        written.map_err(|e| Error::io(f.path(), e))?;
+        done += sizes[k] as u64;
         progress(done);
-        i0 += rows;
+        std::mem::swap(&mut cur, &mut next);
     }
     Ok(())
 }
@@ -154,40 +181,41 @@ fn write_tiles(
     let tile_bytes = TILE_ELEMS * es;
     let nt = n.div_ceil(TILE);
     let per_batch = (BATCH_BYTES / tile_bytes).max(1);
-    let mut buf = vec![0u8; per_batch * tile_bytes];
-    let mut done = 0u64;
+    // Batches: runs of at most `per_batch` tiles within one tile row, in file order.
+    let mut batches = Vec::new();
     for ti in 0..nt {
         let mut tj0 = ti;
         while tj0 < nt {
             let count = per_batch.min(nt - tj0);
-            let b = &mut buf[..count * tile_bytes];
-            b.par_chunks_mut(tile_bytes).enumerate().for_each_init(
-                || vec![0.0f64; TILE],
-                |vals, (k, tile)| {
-                    let tj = tj0 + k;
-                    let cols = TILE.min(n - tj * TILE);
-                    for r in 0..TILE {
-                        let i = ti * TILE + r;
-                        if i < n {
-                            stored_row(entry, elem, i, tj * TILE, &mut vals[..cols]);
-                            vals[cols..].fill(0.0);
-                        } else {
-                            vals.fill(0.0);
-                        }
-                        for (c, v) in vals.iter().enumerate() {
-                            let at = tile_index(r, c) * es;
-                            put(elem, *v, &mut tile[at..at + es]);
-                        }
-                    }
-                },
-            );
-            f.write_all(b).map_err(|e| Error::io(f.path(), e))?;
-            done += b.len() as u64;
-            progress(done);
+            batches.push((ti, tj0, count));
             tj0 += count;
         }
     }
-    Ok(())
+    let sizes: Vec<usize> = batches.iter().map(|b| b.2 * tile_bytes).collect();
+    let fill = |k: usize, b: &mut [u8]| {
+        let (ti, tj0, _) = batches[k];
+        b.par_chunks_mut(tile_bytes).enumerate().for_each_init(
+            || vec![0.0f64; TILE],
+            |vals, (q, tile)| {
+                let tj = tj0 + q;
+                let cols = TILE.min(n - tj * TILE);
+                for r in 0..TILE {
+                    let i = ti * TILE + r;
+                    if i < n {
+                        stored_row(entry, elem, i, tj * TILE, &mut vals[..cols]);
+                        vals[cols..].fill(0.0);
+                    } else {
+                        vals.fill(0.0);
+                    }
+                    for (c, v) in vals.iter().enumerate() {
+                        let at = tile_index(r, c) * es;
+                        put(elem, *v, &mut tile[at..at + es]);
+                    }
+                }
+            },
+        );
+    };
+    pipelined(f, &sizes, &fill, progress)
 }
 
 /// A low-rank game: weights `w`, and `factor(k, i) = (a_k[i], b_k[i])`.
