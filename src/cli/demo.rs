@@ -85,7 +85,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         &mut || {},
     )?;
     let (eq, _) = report.equilibrium.as_ref().expect("full metrics");
-    println!("nashmp demo: generalised rock-paper-scissors, n = {}, β = {DEMO_BETA}, non-uniform reference", g_n(&g));
+    println!("nashmp demo: generalised rock-paper-scissors, n = {}, β = {DEMO_BETA}, non-uniform reference", g.n());
     println!(
         "π* certified: fixed-point residual {:.1e}, exploitability {:.1e}\n",
         eq.residual, eq.exploit
@@ -96,45 +96,16 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         print!("{b:>11}");
     }
     println!();
+    let cell = |algo: &str, b: u64| table.get(&(algo.to_string(), b));
     for algo in &order {
-        print!("{algo:<9}");
-        for b in budgets {
-            print!(
-                "{:>11.2e}",
-                table
-                    .get(&(algo.clone(), b))
-                    .map(|v| v.0)
-                    .unwrap_or(f64::NAN)
-            );
-        }
-        println!();
+        print_row(algo, &budgets, |b| cell(algo, b).map(|v| v.0));
         if algo == "nash-mp" {
-            print!("{:<9}", "  bound");
-            for b in budgets {
-                print!(
-                    "{:>11.2e}",
-                    table
-                        .get(&(algo.clone(), b))
-                        .and_then(|v| v.2)
-                        .unwrap_or(f64::NAN)
-                );
-            }
-            println!();
+            print_row("  bound", &budgets, |b| cell(algo, b).and_then(|v| v.2));
         }
     }
     println!("\nexploitability (β-regularised) at the same budgets:\n");
     for algo in &order {
-        print!("{algo:<9}");
-        for b in budgets {
-            print!(
-                "{:>11.2e}",
-                table
-                    .get(&(algo.clone(), b))
-                    .map(|v| v.1)
-                    .unwrap_or(f64::NAN)
-            );
-        }
-        println!();
+        print_row(algo, &budgets, |b| cell(algo, b).map(|v| v.1));
     }
     println!(
         "\nNash-MP stayed under its guarantee at every one of its iterations: {}",
@@ -147,6 +118,11 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn g_n(g: &DenseGame) -> usize {
-    crate::game::PreferenceOperator::n(g)
+/// One table row: a label, then a value per budget (`NaN` where there is none).
+fn print_row(label: &str, budgets: &[u64], value: impl Fn(u64) -> Option<f64>) {
+    print!("{label:<9}");
+    for &b in budgets {
+        print!("{:>11.2e}", value(b).unwrap_or(f64::NAN));
+    }
+    println!();
 }
