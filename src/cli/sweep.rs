@@ -54,6 +54,9 @@ pub struct SweepArgs {
     /// Run every game both batched and one by one; write batching.csv with both timings.
     #[arg(long)]
     pub compare: bool,
+    /// Solve nothing: rewrite summary.csv, summary.md and the plots of --out from its runs.csv.
+    #[arg(long)]
+    pub replot: bool,
 }
 
 pub fn run(a: SweepArgs) -> anyhow::Result<()> {
@@ -85,6 +88,17 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     if a.png || cfg!(feature = "png") {
         sweep::plots::load_font(&a.font)?;
     }
+    let formats = Formats {
+        svg: true,
+        png: a.png,
+    };
+    if a.replot {
+        println!("rewrote from {}:", a.out.join("runs.csv").display());
+        for f in sweep::replot(&a.out, formats)? {
+            println!("  {}", f.display());
+        }
+        return Ok(());
+    }
     let opt = SweepOptions {
         out: a.out.clone(),
         cache: a.cache.clone(),
@@ -93,10 +107,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         } else {
             Mode::Batched
         },
-        formats: Formats {
-            svg: true,
-            png: a.png,
-        },
+        formats,
         compare: a.compare,
     };
     let n_games = sweep::games(&cfg).len();

@@ -186,6 +186,20 @@ pub fn run(
     })
 }
 
+/// Re-summarises and re-draws a finished sweep from its `runs.csv` (no solving); returns the
+/// files written.
+pub fn replot(out: &Path, formats: plots::Formats) -> Result<Vec<PathBuf>> {
+    let runs = summary::read_runs(&out.join("runs.csv"), crate::gen::Params::default())?;
+    let rows = summary::summarise(&runs);
+    let sum_csv = out.join("summary.csv");
+    summary::write_summary_csv(&sum_csv, &rows)?;
+    let sum_md = out.join("summary.md");
+    atomic::write_all(&sum_md, summary::summary_markdown(&rows).as_bytes())?;
+    let mut files = vec![sum_csv, sum_md];
+    files.extend(plots::draw_all(&out.join("plots"), &runs, &rows, formats)?);
+    Ok(files)
+}
+
 const BATCHING_HEADER: &str = "family,n,seed,runs,vectors,passes,batched_seconds,one_by_one_seconds,one_by_one_over_batched,max_rel_diff_kl_star";
 
 /// The largest relative difference of `kl_star` between two executions of the same runs, over

@@ -134,10 +134,10 @@ fn draw_panel<DB: DrawingBackend>(
         y0 = y0.max(LOG_MIN) / 2.0;
         y1 *= 2.0;
     } else {
-        // Room above the data for the legend.
-        let pad = ((y1 - y0) * 0.05).max(1e-3);
-        y0 = (y0 - pad).min(0.0);
-        y1 += 0.35 * (y1 - y0);
+        // Room below the data for the legend.
+        let span = (y1 - y0).max(2e-3);
+        y0 -= 0.75 * span;
+        y1 += 0.1 * span;
     }
     let mut b = ChartBuilder::on(area);
     b.caption(&p.title, ("sans-serif", 18))
@@ -190,7 +190,7 @@ fn draw_panel<DB: DrawingBackend>(
                 .position(if y_log {
                     SeriesLabelPosition::LowerLeft
                 } else {
-                    SeriesLabelPosition::UpperRight
+                    SeriesLabelPosition::LowerRight
                 })
                 .label_font(("sans-serif", 13))
                 .background_style(WHITE.mix(0.85))

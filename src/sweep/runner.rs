@@ -11,7 +11,7 @@ use crate::game::PreferenceOperator;
 use crate::metrics::{self, Metrics};
 use crate::oracle::OracleSpec;
 use crate::policy;
-use crate::run::{self, MetricsMode, RunSpec, StopReason};
+use crate::run::{self, MetricsMode, RunSpec};
 use std::time::Instant;
 
 /// Memory the lock-step vectors of one group of runs may use (each run holds about a dozen
@@ -40,7 +40,6 @@ pub struct RunResult {
     pub alpha: f64,
     /// `KL(π*‖π_0)`.
     pub kl0: f64,
-    pub stop: StopReason,
     pub records: Vec<Record>,
 }
 
@@ -180,7 +179,7 @@ fn one_run(
     };
     let mut labels: Vec<String> = Vec::new();
     let mut records: Vec<Vec<Record>> = Vec::new();
-    let info = run::run(
+    run::run(
         op,
         &spec,
         &mut |r| {
@@ -218,7 +217,6 @@ fn one_run(
             algo,
             alpha,
             kl0,
-            stop: info.stop,
             records,
         })
         .collect())

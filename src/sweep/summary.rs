@@ -60,6 +60,77 @@ pub fn write_runs(f: &mut AtomicFile, r: &RunResult) -> Result<()> {
     Ok(())
 }
 
+/// Reads a `runs.csv` back into runs (to re-summarise and re-plot without solving again). The
+/// file does not record the family parameters: the games are labelled with `params`.
+pub fn read_runs(path: &Path, params: crate::gen::Params) -> Result<Vec<RunResult>> {
+    use clap::ValueEnum;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut lines = text.lines().enumerate();
+    if lines.next().map(|l| l.1) != Some(RUNS_HEADER) {
+        return Err(Error::Param(format!(
+            "{}: not a sweep runs.csv (its header differs)",
+            path.display()
+        )));
+    }
+    let bad = |line: usize, what: &str| {
+        Error::Param(format!("{}:{}: bad {what}", path.display(), line + 1))
+    };
+    let mut runs: Vec<RunResult> = Vec::new();
+    for (line, l) in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        if f.len() != 16 {
+            return Err(bad(line, "row (expected 16 fields)"));
+        }
+        let num = |i: usize, what: &str| f[i].parse::<f64>().map_err(|_| bad(line, what));
+        let int = |i: usize, what: &str| f[i].parse::<u64>().map_err(|_| bad(line, what));
+        let opt = |i: usize| -> Result<Option<f64>> {
+            if f[i].is_empty() {
+                Ok(None)
+            } else {
+                num(i, "metric").map(Some)
+            }
+        };
+        let family = crate::gen::Family::from_str(f[0], false).map_err(|_| bad(line, "family"))?;
+        let game = super::cache::GameSpec {
+            family,
+            n: int(1, "n")? as usize,
+            seed: int(2, "seed")?,
+            params,
+        };
+        let (beta, algo, alpha) = (num(3, "beta")?, f[4], num(5, "alpha")?);
+        let m = crate::metrics::Metrics {
+            kl_star: opt(8)?,
+            kl_star_rev: opt(9)?,
+            span_star: opt(10)?,
+            exploit: opt(11)?,
+            gap: opt(12)?,
+            exploit0: opt(13)?,
+            residual: opt(14)?,
+            bound: opt(15)?,
+        };
+        let rec = Record {
+            iter: int(6, "iter")?,
+            queries: int(7, "queries")?,
+            m,
+        };
+        let same = runs
+            .last()
+            .is_some_and(|r| r.game == game && r.beta == beta && r.algo == algo && rec.iter > 0);
+        if !same {
+            runs.push(RunResult {
+                game,
+                beta,
+                algo: algo.to_string(),
+                alpha,
+                kl0: m.kl_star.unwrap_or(0.0),
+                records: Vec::new(),
+            });
+        }
+        runs.last_mut().expect("pushed").records.push(rec);
+    }
+    Ok(runs)
+}
+
 /// Queries at the first iterate with `kl_star ≤ t`.
 pub fn queries_to(records: &[Record], t: f64) -> Option<u64> {
     records
@@ -248,7 +319,8 @@ pub fn write_summary_csv(path: &Path, rows: &[SummaryRow]) -> Result<()> {
 fn sig(v: Option<f64>, digits: usize) -> String {
     match v {
         None => "—".into(),
-        Some(x) if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e5) => format!("{x:.1e}"),
+        Some(0.0) => "0".into(),
+        Some(x) if x.abs() < 1e-3 || x.abs() >= 1e5 => format!("{x:.1e}"),
         Some(x) => format!("{x:.digits$}"),
     }
 }

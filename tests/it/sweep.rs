@@ -91,6 +91,17 @@ fn quick_preset_writes_everything_and_nash_mp_stays_under_its_bound() {
         "family,n,seed,beta,algo,alpha,iter,queries,kl_star,kl_star_rev,span_star,exploit,gap,exploit0,residual,bound"
     );
     assert!(runs.len() > 1000);
+
+    // --replot rebuilds the same summary from runs.csv alone.
+    let re = t.path("re");
+    std::fs::create_dir(&re).unwrap();
+    std::fs::copy(out.join("runs.csv"), re.join("runs.csv")).unwrap();
+    ok(&["sweep", "--replot", "--out", s(&re)]);
+    assert_eq!(
+        std::fs::read(out.join("summary.csv")).unwrap(),
+        std::fs::read(re.join("summary.csv")).unwrap()
+    );
+    assert!(re.join("plots/rate-uniform.svg").exists());
 }
 
 #[test]
