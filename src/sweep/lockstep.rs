@@ -128,8 +128,14 @@ impl Hub<'_> {
         slot.state = SlotState::Idle;
     }
 
-    fn retire(&self) {
+    /// A job ended (normally, with an error, or by a panic — possibly inside a batched apply it
+    /// was making, which leaves its own request pending: withdraw it).
+    fn retire(&self, lane: usize) {
         let mut st = self.lock();
+        if st.slots[lane].state == SlotState::Requested {
+            st.slots[lane].state = SlotState::Idle;
+            st.waiting -= 1;
+        }
         st.live -= 1;
         self.fire_if_ready(&mut st);
     }
@@ -171,11 +177,11 @@ impl PreferenceOperator for Lane<'_, '_> {
 }
 
 /// Retires a lane when its job ends, however it ends (so the others never wait for it).
-struct Retire<'h, 'a>(&'h Hub<'a>);
+struct Retire<'h, 'a>(&'h Hub<'a>, usize);
 
 impl Drop for Retire<'_, '_> {
     fn drop(&mut self) {
-        self.0.retire();
+        self.0.retire(self.1);
     }
 }
 
@@ -215,7 +221,7 @@ pub fn run_lockstep<T: Send>(
             .map(|(id, job)| {
                 let hub = &hub;
                 s.spawn(move || {
-                    let _retire = Retire(hub);
+                    let _retire = Retire(hub, id);
                     job(&Lane { hub, id })
                 })
             })
