@@ -13,6 +13,7 @@
 //! - [`oracle`]: sampled preference queries (Bernoulli answers, alias-table sampling) and
 //!   approximate Nash-MP by stochastic policy gradient.
 //! - [`run::session::solve`]: the whole pipeline the `nashmp solve` command runs.
+//! - [`sweep`]: the size-independence experiment, with lock-step batched runs.
 //! - [`pairwise`]: judgement logs → games, equilibrium rankings with bootstrap intervals.
 //!
 //! ```
@@ -40,5 +41,6 @@ pub mod oracle;
 pub mod pairwise;
 pub mod policy;
 pub mod run;
+pub mod sweep;
 
 pub use error::{Error, Result};

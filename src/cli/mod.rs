@@ -13,6 +13,7 @@ mod oracle_args;
 mod progress;
 mod rank;
 mod solve;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 
@@ -50,6 +51,8 @@ pub enum Command {
     Rank(rank::RankArgs),
     /// Draw a synthetic judgement log from a known game.
     GenerateJudgements(generate_judgements::GenerateJudgementsArgs),
+    /// Families × sizes × β × algorithms × seeds: runs.csv, summary.csv/.md and plots.
+    Sweep(sweep::SweepArgs),
 }
 
 /// Runs a parsed command line.
@@ -74,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ImportPairwise(a) => import_pairwise::run(a),
         Command::Rank(a) => rank::run(a),
         Command::GenerateJudgements(a) => generate_judgements::run(a),
+        Command::Sweep(a) => sweep::run(a),
     }
 }
 

@@ -7,4 +7,5 @@ mod goldens;
 mod layouts;
 mod oracle;
 mod pairwise;
+mod sweep;
 mod util;

@@ -1,0 +1,175 @@
+//! What a sweep runs: the grid (families × sizes × β × algorithms × seeds), its presets, and the
+//! per-β query budget.
+
+use crate::algo::AlgoKind;
+use crate::error::{Error, Result};
+use crate::gen::{Family, Params};
+
+/// Named grids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// Small games and few iterations: seconds, even in a debug build (the test suite runs it).
+    Quick,
+    /// `uniform` up to n = 16384, `low-rank` and `block` up to 10^5, β ∈ {0.01, 0.1, 1}, 3 seeds,
+    /// at most 400 Nash-MP iterations: what fits in under 30 minutes on 2 cores (see
+    /// docs/size-independence.md for the larger structured games).
+    Full,
+}
+
+/// A validated sweep grid.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SweepConfig {
+    pub families: Vec<Family>,
+    /// Sizes of the matrix families.
+    pub sizes: Vec<usize>,
+    /// Sizes of the structured families (`low-rank`, `block`).
+    pub structured_sizes: Vec<usize>,
+    pub betas: Vec<f64>,
+    pub algos: Vec<AlgoKind>,
+    pub seeds: Vec<u64>,
+    /// Nash-MP iterations per run (every algorithm gets the same query budget, `2 × iters`);
+    /// `None`: [`auto_iters`] per β.
+    pub iters: Option<u64>,
+    /// Family parameters (the generator's defaults).
+    pub params: Params,
+}
+
+/// The bound the automatic budget drives Nash-MP's guarantee down to.
+pub const AUTO_BOUND_TARGET: f64 = 1e-9;
+/// The automatic budget never exceeds this many Nash-MP iterations.
+pub const AUTO_MAX_ITERS: u64 = 400;
+
+/// Nash-MP iterations (at its default α = 2) for the bound `(1+2β)^{−K}·KL(π*‖μ)` to fall below
+/// [`AUTO_BOUND_TARGET`] from the worst case `KL(π*‖μ) = 1/(2β)`, at most [`AUTO_MAX_ITERS`].
+pub fn auto_iters(beta: f64) -> u64 {
+    let k = ((1.0 / (2.0 * beta * AUTO_BOUND_TARGET)).ln() / (2.0 * beta).ln_1p()).ceil();
+    (k as u64).clamp(1, AUTO_MAX_ITERS)
+}
+
+impl Preset {
+    pub fn config(self) -> SweepConfig {
+        match self {
+            Preset::Quick => SweepConfig {
+                families: vec![Family::Uniform, Family::LowRank],
+                sizes: vec![32, 128],
+                structured_sizes: vec![100, 2000],
+                betas: vec![0.2, 1.0],
+                algos: vec![AlgoKind::NashMp, AlgoKind::Mmd, AlgoKind::Omwu],
+                seeds: vec![0, 1],
+                iters: Some(25),
+                params: Params::default(),
+            },
+            Preset::Full => SweepConfig {
+                families: vec![Family::Uniform, Family::LowRank, Family::Block],
+                sizes: vec![256, 1024, 4096, 16384],
+                structured_sizes: vec![1000, 10_000, 100_000],
+                betas: vec![0.01, 0.1, 1.0],
+                algos: vec![
+                    AlgoKind::NashMp,
+                    AlgoKind::Mmd,
+                    AlgoKind::Omwu,
+                    AlgoKind::Egpo,
+                ],
+                seeds: vec![0, 1, 2],
+                iters: None,
+                params: Params::default(),
+            },
+        }
+    }
+}
+
+impl SweepConfig {
+    /// Checks the grid: non-empty lists, sizes ≥ 2, β > 0 and finite (π* must be unique), family
+    /// parameters valid, and every algorithm's default step allowed at every β.
+    pub fn validate(&self) -> Result<()> {
+        let empty = |what: &str| Error::Param(format!("--{what} must not be empty"));
+        if self.families.is_empty() {
+            return Err(empty("families"));
+        }
+        if self.betas.is_empty() {
+            return Err(empty("betas"));
+        }
+        if self.algos.is_empty() {
+            return Err(empty("algos"));
+        }
+        if self.seeds.is_empty() {
+            return Err(empty("seeds"));
+        }
+        for f in &self.families {
+            self.params
+                .check(*f)
+                .map_err(|e| Error::Param(format!("{f:?}: {e}")))?;
+            if self.sizes_of(*f).is_empty() {
+                return Err(Error::Param(format!(
+                    "no sizes for {}: give --sizes (or --structured-sizes)",
+                    super::cache::family_name(*f)
+                )));
+            }
+        }
+        for &n in self.sizes.iter().chain(&self.structured_sizes) {
+            if n < 2 {
+                return Err(Error::Param(format!("sizes must be ≥ 2, got {n}")));
+            }
+        }
+        for &b in &self.betas {
+            if !(b.is_finite() && b > 0.0) {
+                return Err(Error::Param(format!(
+                    "a sweep measures distances to the unique π*, which needs β > 0; got β = {b}"
+                )));
+            }
+            for &a in &self.algos {
+                a.check_alpha(a.default_alpha(b), b)?;
+            }
+        }
+        if self.iters == Some(0) {
+            return Err(Error::Param("--iters must be ≥ 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The sizes a family is run at.
+    pub fn sizes_of(&self, f: Family) -> &[usize] {
+        if f.is_structured() {
+            &self.structured_sizes
+        } else {
+            &self.sizes
+        }
+    }
+
+    /// Nash-MP iterations at `beta`.
+    pub fn iters_at(&self, beta: f64) -> u64 {
+        self.iters.unwrap_or_else(|| auto_iters(beta))
+    }
+
+    /// Iterations of `algo` at `beta`: the same query budget as Nash-MP's.
+    pub fn algo_iters(&self, algo: AlgoKind, beta: f64) -> u64 {
+        let budget = 2 * self.iters_at(beta);
+        match algo {
+            AlgoKind::NashMp | AlgoKind::Egpo => budget / 2,
+            // OMWU's first iteration also pays for g(π_0).
+            AlgoKind::Omwu => budget - 1,
+            AlgoKind::Mmd | AlgoKind::NashMd | AlgoKind::Mwu => budget,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_validate_and_budgets_match() {
+        for p in [Preset::Quick, Preset::Full] {
+            p.config().validate().unwrap();
+        }
+        let c = Preset::Full.config();
+        // β = 1: (1/3)^K · 1/2 ≤ 1e-9 needs K = 19.
+        assert_eq!(auto_iters(1.0), 19);
+        assert_eq!(c.algo_iters(AlgoKind::Mmd, 1.0), 38);
+        assert_eq!(c.algo_iters(AlgoKind::Omwu, 1.0), 37);
+        let mut bad = c.clone();
+        bad.betas = vec![0.0];
+        assert!(bad.validate().is_err());
+    }
+}

@@ -1,0 +1,397 @@
+//! `runs.csv` (tidy, one row per iterate) and `summary.csv` / `summary.md` (one row per family,
+//! n, β, algorithm, over seeds), with the contraction-rate fit.
+//!
+//! **The fit.** For each run, `ln kl_star` is fitted by least squares against the query count over
+//! its *linear phase*: the iterates with `FIT_FLOOR ≤ kl_star ≤ kl_star_0 / 10` (past the first
+//! decade, whose transient need not be geometric, and above the floor where the accuracy of `π*`
+//! and of the storage, not the algorithm, sets the distance). The per-query rate is
+//! `exp(slope)`. A run that never enters that window (it does not converge, or barely) is
+//! fitted over all its iterates with `kl_star ≥ FIT_FLOOR`, so a stalled or cycling algorithm
+//! shows a rate near or above 1. Fewer than 3 points give no rate.
+//!
+//! **The bound ratio.** `kl_star / bound` is taken over the iterates whose bound is at least
+//! [`RATIO_FLOOR`]: below it, the distance is limited by the accuracy of `π*` (residual `1e-12`)
+//! and of the operator, not by the algorithm.
+
+use super::runner::{Record, RunResult};
+use crate::error::{Error, Result};
+use crate::io::atomic::AtomicFile;
+use crate::run::csv_out::cell;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+/// Lowest `kl_star` used by the rate fit.
+pub const FIT_FLOOR: f64 = 1e-11;
+/// Lowest bound at which `kl_star / bound` is checked.
+pub const RATIO_FLOOR: f64 = 1e-11;
+/// The `kl_star` thresholds reported.
+pub const THRESHOLDS: [f64; 2] = [1e-3, 1e-6];
+
+pub const RUNS_HEADER: &str = "family,n,seed,beta,algo,alpha,iter,queries,kl_star,kl_star_rev,span_star,exploit,gap,exploit0,residual,bound";
+
+/// Appends one run's rows to `runs.csv`.
+pub fn write_runs(f: &mut AtomicFile, r: &RunResult) -> Result<()> {
+    let path = f.path().to_path_buf();
+    for rec in &r.records {
+        let m = &rec.m;
+        writeln!(
+            f,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            r.game.family_name(),
+            r.game.n,
+            r.game.seed,
+            r.beta,
+            r.algo,
+            r.alpha,
+            rec.iter,
+            rec.queries,
+            cell(m.kl_star),
+            cell(m.kl_star_rev),
+            cell(m.span_star),
+            cell(m.exploit),
+            cell(m.gap),
+            cell(m.exploit0),
+            cell(m.residual),
+            cell(m.bound),
+        )
+        .map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
+}
+
+/// Reads a `runs.csv` back into runs (to re-summarise and re-plot without solving again). The
+/// file does not record the family parameters: the games are labelled with `params`.
+pub fn read_runs(path: &Path, params: crate::gen::Params) -> Result<Vec<RunResult>> {
+    use clap::ValueEnum;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut lines = text.lines().enumerate();
+    if lines.next().map(|l| l.1) != Some(RUNS_HEADER) {
+        return Err(Error::Param(format!(
+            "{}: not a sweep runs.csv (its header differs)",
+            path.display()
+        )));
+    }
+    let bad = |line: usize, what: &str| {
+        Error::Param(format!("{}:{}: bad {what}", path.display(), line + 1))
+    };
+    let mut runs: Vec<RunResult> = Vec::new();
+    for (line, l) in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        if f.len() != 16 {
+            return Err(bad(line, "row (expected 16 fields)"));
+        }
+        let num = |i: usize, what: &str| f[i].parse::<f64>().map_err(|_| bad(line, what));
+        let int = |i: usize, what: &str| f[i].parse::<u64>().map_err(|_| bad(line, what));
+        let opt = |i: usize| -> Result<Option<f64>> {
+            if f[i].is_empty() {
+                Ok(None)
+            } else {
+                num(i, "metric").map(Some)
+            }
+        };
+        let family = crate::gen::Family::from_str(f[0], false).map_err(|_| bad(line, "family"))?;
+        let game = super::cache::GameSpec {
+            family,
+            n: int(1, "n")? as usize,
+            seed: int(2, "seed")?,
+            params,
+        };
+        let (beta, algo, alpha) = (num(3, "beta")?, f[4], num(5, "alpha")?);
+        let m = crate::metrics::Metrics {
+            kl_star: opt(8)?,
+            kl_star_rev: opt(9)?,
+            span_star: opt(10)?,
+            exploit: opt(11)?,
+            gap: opt(12)?,
+            exploit0: opt(13)?,
+            residual: opt(14)?,
+            bound: opt(15)?,
+        };
+        let rec = Record {
+            iter: int(6, "iter")?,
+            queries: int(7, "queries")?,
+            m,
+        };
+        let same = runs
+            .last()
+            .is_some_and(|r| r.game == game && r.beta == beta && r.algo == algo && rec.iter > 0);
+        if !same {
+            runs.push(RunResult {
+                game,
+                beta,
+                algo: algo.to_string(),
+                alpha,
+                kl0: m.kl_star.unwrap_or(0.0),
+                records: Vec::new(),
+            });
+        }
+        runs.last_mut().expect("pushed").records.push(rec);
+    }
+    Ok(runs)
+}
+
+/// Queries at the first iterate with `kl_star ≤ t`.
+pub fn queries_to(records: &[Record], t: f64) -> Option<u64> {
+    records
+        .iter()
+        .find(|r| r.m.kl_star.is_some_and(|k| k <= t))
+        .map(|r| r.queries)
+}
+
+/// The per-query contraction rate of one run (see the module docs) and the points it used.
+pub fn fit_rate(records: &[Record], kl0: f64) -> Option<(f64, usize)> {
+    let pts = |lo: f64, hi: f64| -> Vec<(f64, f64)> {
+        records
+            .iter()
+            .filter(|r| r.queries > 0)
+            .filter_map(|r| r.m.kl_star.map(|k| (r.queries as f64, k)))
+            .filter(|&(_, k)| k >= lo && k <= hi)
+            .map(|(q, k)| (q, k.ln()))
+            .collect()
+    };
+    let mut p = pts(FIT_FLOOR, kl0 / 10.0);
+    if p.len() < 3 {
+        p = pts(FIT_FLOOR, f64::INFINITY);
+    }
+    if p.len() < 3 {
+        return None;
+    }
+    let m = p.len() as f64;
+    let (mx, my) = (
+        p.iter().map(|v| v.0).sum::<f64>() / m,
+        p.iter().map(|v| v.1).sum::<f64>() / m,
+    );
+    let sxy: f64 = p.iter().map(|v| (v.0 - mx) * (v.1 - my)).sum();
+    let sxx: f64 = p.iter().map(|v| (v.0 - mx).powi(2)).sum();
+    (sxx > 0.0).then(|| ((sxy / sxx).exp(), p.len()))
+}
+
+/// The worst `kl_star / bound` over a run's iterates with `bound ≥ RATIO_FLOOR`.
+pub fn worst_ratio(records: &[Record]) -> Option<f64> {
+    records
+        .iter()
+        .filter_map(|r| match (r.m.kl_star, r.m.bound) {
+            (Some(k), Some(b)) if b >= RATIO_FLOOR => Some(k / b),
+            _ => None,
+        })
+        .reduce(f64::max)
+}
+
+/// One row of `summary.csv`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SummaryRow {
+    pub family: String,
+    pub n: usize,
+    pub beta: f64,
+    pub algo: String,
+    pub alpha: f64,
+    pub seeds: usize,
+    /// Queries for every seed to reach each threshold (`None`: some seed did not).
+    pub reach: [Option<u64>; 2],
+    /// Median, min and max over seeds of the fitted per-query rate.
+    pub rate: Option<(f64, f64, f64)>,
+    /// `(1+αβ)^{−1/2}` for Nash-MP.
+    pub rate_theory: Option<f64>,
+    pub worst_ratio: Option<f64>,
+    /// Median over seeds of the last `kl_star` and `exploit`.
+    pub final_kl_star: Option<f64>,
+    pub final_exploit: Option<f64>,
+}
+
+pub const SUMMARY_HEADER: &str = "family,n,beta,algo,alpha,seeds,queries_to_1e-3,queries_to_1e-6,rate_fit,rate_min,rate_max,rate_theory,worst_ratio_to_bound,final_kl_star,final_exploit";
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len();
+    Some(if m % 2 == 1 {
+        v[m / 2]
+    } else {
+        0.5 * (v[m / 2 - 1] + v[m / 2])
+    })
+}
+
+/// Groups runs by (family, n, β, algo) in a fixed order and summarises each group.
+pub fn summarise(runs: &[RunResult]) -> Vec<SummaryRow> {
+    let mut groups: BTreeMap<(String, usize, u64, String), Vec<&RunResult>> = BTreeMap::new();
+    for r in runs {
+        groups
+            .entry((
+                r.game.family_name(),
+                r.game.n,
+                r.beta.to_bits(),
+                r.algo.clone(),
+            ))
+            .or_default()
+            .push(r);
+    }
+    groups
+        .into_iter()
+        .map(|((family, n, beta, algo), rs)| {
+            let beta = f64::from_bits(beta);
+            let alpha = rs[0].alpha;
+            let reach = THRESHOLDS.map(|t| {
+                rs.iter()
+                    .map(|r| queries_to(&r.records, t))
+                    .collect::<Option<Vec<_>>>()
+                    .and_then(|v| v.into_iter().max())
+            });
+            let rates: Vec<f64> = rs
+                .iter()
+                .filter_map(|r| fit_rate(&r.records, r.kl0).map(|f| f.0))
+                .collect();
+            let rate = (rates.len() == rs.len())
+                .then(|| {
+                    median(rates.clone()).map(|m| {
+                        (
+                            m,
+                            rates.iter().copied().fold(f64::INFINITY, f64::min),
+                            rates.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                        )
+                    })
+                })
+                .flatten();
+            let last = |f: fn(&Record) -> Option<f64>| {
+                median(
+                    rs.iter()
+                        .filter_map(|r| r.records.last().and_then(f))
+                        .collect(),
+                )
+            };
+            SummaryRow {
+                rate_theory: (algo == "nash-mp").then(|| (1.0 + alpha * beta).powf(-0.5)),
+                worst_ratio: rs
+                    .iter()
+                    .filter_map(|r| worst_ratio(&r.records))
+                    .reduce(f64::max),
+                final_kl_star: last(|r| r.m.kl_star),
+                final_exploit: last(|r| r.m.exploit),
+                family,
+                n,
+                beta,
+                algo,
+                alpha,
+                seeds: rs.len(),
+                reach,
+                rate,
+            }
+        })
+        .collect()
+}
+
+fn opt_u(v: Option<u64>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_default()
+}
+
+/// Writes `summary.csv`.
+pub fn write_summary_csv(path: &Path, rows: &[SummaryRow]) -> Result<()> {
+    let mut f = AtomicFile::create(path)?;
+    let io = |e| Error::io(path, e);
+    writeln!(f, "{SUMMARY_HEADER}").map_err(io)?;
+    for r in rows {
+        writeln!(
+            f,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            r.family,
+            r.n,
+            r.beta,
+            r.algo,
+            r.alpha,
+            r.seeds,
+            opt_u(r.reach[0]),
+            opt_u(r.reach[1]),
+            cell(r.rate.map(|v| v.0)),
+            cell(r.rate.map(|v| v.1)),
+            cell(r.rate.map(|v| v.2)),
+            cell(r.rate_theory),
+            cell(r.worst_ratio),
+            cell(r.final_kl_star),
+            cell(r.final_exploit),
+        )
+        .map_err(io)?;
+    }
+    f.commit()
+}
+
+fn sig(v: Option<f64>, digits: usize) -> String {
+    match v {
+        None => "—".into(),
+        Some(0.0) => "0".into(),
+        Some(x) if x.abs() < 1e-3 || x.abs() >= 1e5 => format!("{x:.1e}"),
+        Some(x) => format!("{x:.digits$}"),
+    }
+}
+
+/// The summary as a Markdown table (one table per family), with the definitions.
+pub fn summary_markdown(rows: &[SummaryRow]) -> String {
+    let mut s = String::from(
+        "Per (family, n, β, algorithm), over seeds. `q(1e-3)`, `q(1e-6)`: queries for every seed \
+         to reach `kl_star ≤` the threshold (— if some seed did not). `rate`: median fitted \
+         per-query contraction of `kl_star` (least squares of `ln kl_star` on queries over \
+         `1e-11 ≤ kl_star ≤ kl_star_0/10`), with its min–max over seeds. `theory`: \
+         `(1+αβ)^{-1/2}` (Nash-MP). `worst/bound`: largest `kl_star / bound` over the run \
+         (bound ≥ 1e-11).\n",
+    );
+    let mut family = "";
+    for r in rows {
+        if r.family != family {
+            family = &r.family;
+            s.push_str(&format!(
+                "\n### {family}\n\n| n | β | algo | α | q(1e-3) | q(1e-6) | rate [min, max] | theory | worst/bound | final kl_star |\n|---:|---:|---|---:|---:|---:|---|---:|---:|---:|\n"
+            ));
+        }
+        let rate = match r.rate {
+            Some((m, lo, hi)) => format!("{m:.5} [{lo:.5}, {hi:.5}]"),
+            None => "—".into(),
+        };
+        let q = |v: Option<u64>| v.map_or("—".into(), |x| x.to_string());
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.n,
+            r.beta,
+            r.algo,
+            sig(Some(r.alpha), 3),
+            q(r.reach[0]),
+            q(r.reach[1]),
+            rate,
+            sig(r.rate_theory, 5),
+            sig(r.worst_ratio, 3),
+            sig(r.final_kl_star, 3),
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+
+    fn recs(rate: f64, k: u64) -> Vec<Record> {
+        (0..k)
+            .map(|i| Record {
+                iter: i,
+                queries: 2 * i,
+                m: Metrics {
+                    kl_star: Some(rate.powi(2 * i as i32)),
+                    bound: Some(1.0),
+                    ..Metrics::default()
+                },
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fit_recovers_a_geometric_rate() {
+        let r = recs(0.9, 100);
+        let (rate, pts) = fit_rate(&r, 1.0).unwrap();
+        assert!((rate - 0.9).abs() < 1e-12, "{rate}");
+        assert!(pts > 10);
+        assert_eq!(queries_to(&r, 1e-3), Some(66));
+        assert_eq!(worst_ratio(&r), Some(1.0));
+        assert_eq!(median(vec![3.0, 1.0, 2.0, 10.0]), Some(2.5));
+    }
+}
