@@ -84,6 +84,17 @@ pub enum Error {
     BadVector { what: String, reason: String },
     #[error("invalid parameter: {0}")]
     Param(String),
+    #[error("{path}: not a valid nashmp checkpoint: {reason}")]
+    Checkpoint { path: PathBuf, reason: String },
+    #[error("cannot resume from {path}: the {what} changed since the checkpoint was written (then: {saved}; now: {now}); run without --resume to start over")]
+    ResumeMismatch {
+        path: PathBuf,
+        what: &'static str,
+        saved: String,
+        now: String,
+    },
+    #[error("interrupted: the results so far and a checkpoint are in {0}; rerun with --resume to continue")]
+    Interrupted(PathBuf),
 }
 
 impl Error {
