@@ -1,5 +1,9 @@
 //! Atomic file output: write a temporary file in the target's folder, fsync, rename.
 //! An interrupted command leaves either the previous file or the complete new one.
+//!
+//! The temporary is `.NAME.PID.tmp` beside the target. A process killed outright (SIGKILL,
+//! power loss) cannot remove its own; the next writer of the same target removes those whose
+//! process is gone (Linux: no `/proc/PID`), so stale temporaries never pile up.
 
 use crate::error::{Error, Result};
 use std::io::{BufWriter, Write};
@@ -22,6 +26,7 @@ impl AtomicFile {
         let name = target
             .file_name()
             .ok_or_else(|| Error::io(target, std::io::Error::other("not a file path")))?;
+        remove_stale(&dir, name);
         let mut tmp_name = std::ffi::OsString::from(".");
         tmp_name.push(name);
         tmp_name.push(format!(".{}.tmp", std::process::id()));
@@ -68,9 +73,54 @@ impl Drop for AtomicFile {
     }
 }
 
+/// Removes `dir/.NAME.PID.tmp` files left by processes that no longer run (best effort: a
+/// failure only leaves them in place).
+fn remove_stale(dir: &Path, name: &std::ffi::OsStr) {
+    let (Some(name), Ok(entries)) = (name.to_str(), std::fs::read_dir(dir)) else {
+        return;
+    };
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!(".{name}.");
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let pid = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|f| f.strip_suffix(".tmp"))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
 /// Writes `bytes` to `path` atomically.
 pub fn write_all(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = AtomicFile::create(path)?;
     f.write_all(bytes).map_err(|e| Error::io(path, e))?;
     f.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_temporaries_of_dead_processes_go() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("g.npy");
+        // No process has PID 4294967295 (above pid_max); our own PID is alive.
+        let dead = d.path().join(".g.npy.4294967295.tmp");
+        let other = d.path().join(".h.npy.4294967295.tmp");
+        std::fs::write(&dead, b"partial").unwrap();
+        std::fs::write(&other, b"partial").unwrap();
+        write_all(&target, b"new").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        assert!(!dead.exists(), "stale temporary of the same target removed");
+        assert!(other.exists(), "another target's temporary is left alone");
+    }
 }

@@ -459,16 +459,10 @@ mod tests {
         c.write(&p).unwrap();
         let r = Checkpoint::read(&p, 5).unwrap();
         assert_eq!(r.csv, c.csv);
-        assert_eq!(
-            r.current,
-            c.current.clone().map(|mut s| {
-                s.last.exploit = r.current.as_ref().unwrap().last.exploit;
-                s
-            })
-        );
+        // Debug output shows every bit that matters (NaN ≠ NaN defeats `==`).
+        assert_eq!(format!("{:?}", r.current), format!("{:?}", c.current));
+        assert_eq!(format!("{:?}", r.done), format!("{:?}", c.done));
         assert!(r.current.unwrap().last.exploit.unwrap().is_nan());
-        assert_eq!(r.done[0].theta, c.done[0].theta);
-        assert_eq!(r.done[0].extras[0].1, c.done[0].extras[0].1);
         let e = Checkpoint::read(&p, 4).unwrap_err().to_string();
         assert!(e.contains("expected 32 for 4 actions"), "{e}");
     }
