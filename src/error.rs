@@ -14,6 +14,8 @@ pub enum Error {
     },
     #[error("{path}: not a valid .npy file: {reason}")]
     NpyHeader { path: PathBuf, reason: String },
+    #[error("{path}: not a valid nashmp game: {reason}")]
+    Container { path: PathBuf, reason: String },
     #[error("{path}: unsupported .npy dtype {descr:?}: {hint}")]
     NpyDtype {
         path: PathBuf,
@@ -22,6 +24,12 @@ pub enum Error {
     },
     #[error("{path}: file is truncated: the header declares {expected} data bytes but {found} follow it")]
     Truncated {
+        path: PathBuf,
+        expected: u64,
+        found: u64,
+    },
+    #[error("{path}: {found} bytes follow the header, more than the {expected} data bytes it declares (trailing data, or a lying shape)")]
+    TrailingData {
         path: PathBuf,
         expected: u64,
         found: u64,

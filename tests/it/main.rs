@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod behaviour;
+mod corpus;
 mod determinism;
 mod goldens;
 mod layouts;
