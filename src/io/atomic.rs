@@ -39,16 +39,22 @@ impl AtomicFile {
         })
     }
 
-    /// Flushes, syncs and renames into place.
+    /// Flushes, syncs and renames into place; on failure (e.g. a full disk while flushing)
+    /// the temporary is removed and the target left as it was.
     pub fn commit(mut self) -> Result<()> {
         let w = self.w.take().expect("committed twice");
-        let f = w
+        let tmp = &self.tmp;
+        let done = w
             .into_inner()
-            .map_err(|e| Error::io(&self.tmp, e.into_error()))?;
-        f.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
-        drop(f);
-        std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, e))?;
-        Ok(())
+            .map_err(|e| Error::io(tmp, e.into_error()))
+            .and_then(|f| f.sync_all().map_err(|e| Error::io(tmp, e)))
+            .and_then(|()| {
+                std::fs::rename(tmp, &self.target).map_err(|e| Error::io(&self.target, e))
+            });
+        if done.is_err() {
+            let _ = std::fs::remove_file(tmp);
+        }
+        done
     }
 
     pub fn path(&self) -> &Path {

@@ -8,4 +8,5 @@ mod goldens;
 mod layouts;
 mod oracle;
 mod pairwise;
+mod robust;
 mod util;
