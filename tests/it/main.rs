@@ -4,6 +4,7 @@ mod bad_input;
 mod behaviour;
 mod corpus;
 mod determinism;
+mod extremes;
 mod goldens;
 mod layouts;
 mod oracle;
