@@ -69,6 +69,24 @@ pub fn parse_text_matrix(path: &Path, bytes: &[u8]) -> Result<(usize, Vec<f64>)>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(b in prop::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok((n, d)) = parse_text_matrix(Path::new("a.txt"), &b) {
+                prop_assert_eq!(d.len(), n * n);
+            }
+        }
+
+        #[test]
+        fn mutated_matrices_never_panic(pos in 0usize..64, byte in any::<u8>()) {
+            let mut b = b"0.5 1 0\n0 0.5 1 # rps\n1,0,0.5\n".to_vec();
+            let i = pos % b.len();
+            b[i] = byte;
+            let _ = parse_text_matrix(Path::new("m.txt"), &b);
+        }
+    }
 
     #[test]
     fn parses_and_rejects() {

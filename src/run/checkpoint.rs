@@ -467,6 +467,24 @@ mod tests {
         assert!(e.contains("expected 32 for 4 actions"), "{e}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn mutated_checkpoints_never_panic(
+            muts in proptest::collection::vec((0usize..4096, proptest::prelude::any::<u8>()), 1..6),
+            n in 0usize..6,
+        ) {
+            let d = tempfile::tempdir().unwrap();
+            let p = d.path().join(FILE_NAME);
+            sample(3).write(&p).unwrap();
+            let mut b = std::fs::read(&p).unwrap();
+            for (i, v) in muts {
+                let i = i % b.len();
+                b[i] = v;
+            }
+            let _ = Checkpoint::parse(&b, n);
+        }
+    }
+
     #[test]
     fn truncations_and_flips_are_errors() {
         let d = tempfile::tempdir().unwrap();
