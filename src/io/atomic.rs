@@ -96,12 +96,23 @@ fn remove_stale(dir: &Path, name: &std::ffi::OsStr) {
             .and_then(|f| f.strip_prefix(&prefix))
             .and_then(|f| f.strip_suffix(".tmp"))
             .and_then(|p| p.parse::<u32>().ok());
-        if let Some(pid) = pid {
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = std::fs::remove_file(e.path());
-            }
+        if pid.is_some_and(|p| !alive(p)) {
+            let _ = std::fs::remove_file(e.path());
         }
     }
+}
+
+/// Whether process `pid` runs: it has a `/proc` entry and is not a zombie (a process just
+/// killed stays a zombie until its parent reaps it).
+fn alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) STATE …`; comm may itself contain parentheses.
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].trim_start().chars().next());
+    state != Some('Z')
 }
 
 /// Writes `bytes` to `path` atomically.

@@ -577,19 +577,22 @@ fn malformed_inputs_exit_2_with_a_named_problem() {
     let mut perms = std::fs::metadata(&locked).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o000);
     std::fs::set_permissions(&locked, perms).unwrap();
-    if std::fs::read(&locked).is_ok() {
-        eprintln!(
-            "corpus: skipping the unreadable-file case: this process reads mode-000 files \
-             (running as root, CAP_DAC_OVERRIDE)"
-        );
-    } else {
+    let mut unprivileged = None;
+    if std::fs::read(&locked).is_err() {
         add(
             "npy: permission denied",
             solve(s(&locked), &[]),
             &["locked.npy", "ermission denied"],
         );
+    } else if Path::new("/usr/bin/setpriv").exists() {
+        // Root reads mode-000 files: run this case as `nobody` instead.
+        unprivileged = Some(locked.clone());
+    } else {
+        eprintln!(
+            "corpus: skipping the unreadable-file case: running as root (mode 000 does not \
+             stop it) and no setpriv to drop privileges"
+        );
     }
-
     let total = cases.len();
     assert!(total >= 30, "only {total} cases");
     let mut failures = Vec::new();
@@ -632,6 +635,25 @@ fn malformed_inputs_exit_2_with_a_named_problem() {
             " (prlimit not found: no address-space limit)".into()
         }
     );
+    if let Some(locked) = unprivileged {
+        let o = Command::new("/usr/bin/setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_nashmp"))
+            .args(["solve", s(&locked), "--beta", "0.1"])
+            .output()
+            .expect("setpriv");
+        let err = String::from_utf8_lossy(&o.stderr);
+        if err.contains("setpriv:") {
+            eprintln!("corpus: skipping the unreadable-file case: setpriv failed: {err}");
+        } else if o.status.code() != Some(2)
+            || !err.contains("locked.npy")
+            || !err.contains("Permission denied")
+        {
+            failures.push(format!("npy: permission denied (as nobody): {err}"));
+        } else {
+            eprintln!("corpus: unreadable-file case run as nobody via setpriv");
+        }
+    }
     assert!(
         failures.is_empty(),
         "{} of {total} cases failed:\n{}",

@@ -96,9 +96,10 @@ fn game(t: &Tmp, n: usize, noise: &str) -> String {
     s(&p).to_string()
 }
 
-/// Kills a solve with SIGKILL after its first checkpoint (plus a little), resumes it, and
-/// compares with an uninterrupted run.
-fn kill_and_resume(t: &Tmp, tag: &str, args: &[&str]) {
+/// Kills a solve with SIGKILL once its checkpoint holds `ck_bytes` (its rows so far grow it,
+/// so this picks a point well inside the solve), resumes it, and compares with an
+/// uninterrupted run.
+fn kill_and_resume(t: &Tmp, tag: &str, ck_bytes: u64, args: &[&str]) {
     let full = t.path(&format!("full-{tag}"));
     let part = t.path(&format!("part-{tag}"));
     let with_out = |out: &Path, extra: &[&str]| -> Vec<String> {
@@ -111,8 +112,9 @@ fn kill_and_resume(t: &Tmp, tag: &str, args: &[&str]) {
     let a = with_out(&part, &["--checkpoint-every", "7"]);
     let mut child = spawn(&refs(&a));
     let ck = part.join("checkpoint.nmpck");
-    wait_until("the first checkpoint", || ck.exists());
-    std::thread::sleep(Duration::from_millis(150));
+    wait_until("a checkpoint", || {
+        std::fs::metadata(&ck).is_ok_and(|m| m.len() >= ck_bytes)
+    });
     let finished = child.try_wait().unwrap().is_some();
     child.kill().unwrap();
     child.wait().unwrap();
@@ -140,6 +142,7 @@ fn sigkill_then_resume_matches_an_uninterrupted_solve() {
     kill_and_resume(
         &t,
         "exact",
+        100_000,
         &[
             "solve",
             &g,
@@ -162,6 +165,7 @@ fn sigkill_then_resume_matches_with_sampled_queries() {
     kill_and_resume(
         &t,
         "sampled",
+        80_000,
         &[
             "solve",
             &g,
@@ -182,6 +186,7 @@ fn sigkill_then_resume_matches_with_sampled_queries() {
     kill_and_resume(
         &t,
         "pg",
+        20_000,
         &[
             "solve",
             &g,
