@@ -29,7 +29,7 @@ impl EquilibriumParams {
 }
 
 /// Why the solve stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EqStop {
     /// The residual reached the target.

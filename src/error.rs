@@ -14,6 +14,8 @@ pub enum Error {
     },
     #[error("{path}: not a valid .npy file: {reason}")]
     NpyHeader { path: PathBuf, reason: String },
+    #[error("{path}: not a valid nashmp game: {reason}")]
+    Container { path: PathBuf, reason: String },
     #[error("{path}: unsupported .npy dtype {descr:?}: {hint}")]
     NpyDtype {
         path: PathBuf,
@@ -22,6 +24,12 @@ pub enum Error {
     },
     #[error("{path}: file is truncated: the header declares {expected} data bytes but {found} follow it")]
     Truncated {
+        path: PathBuf,
+        expected: u64,
+        found: u64,
+    },
+    #[error("{path}: {found} bytes follow the header, more than the {expected} data bytes it declares (trailing data, or a lying shape)")]
+    TrailingData {
         path: PathBuf,
         expected: u64,
         found: u64,
@@ -84,6 +92,17 @@ pub enum Error {
     BadVector { what: String, reason: String },
     #[error("invalid parameter: {0}")]
     Param(String),
+    #[error("{path}: not a valid nashmp checkpoint: {reason}")]
+    Checkpoint { path: PathBuf, reason: String },
+    #[error("cannot resume from {path}: the {what} changed since the checkpoint was written (then: {saved}; now: {now}); run without --resume to start over")]
+    ResumeMismatch {
+        path: PathBuf,
+        what: &'static str,
+        saved: String,
+        now: String,
+    },
+    #[error("interrupted: the results so far and a checkpoint are in {0}; rerun with --resume to continue")]
+    Interrupted(PathBuf),
 }
 
 impl Error {

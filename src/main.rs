@@ -7,7 +7,12 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::from(2)
+            // 128 + SIGINT, as a shell reports a process stopped by Ctrl-C.
+            let interrupted = matches!(
+                e.downcast_ref::<nashmp::Error>(),
+                Some(nashmp::Error::Interrupted(_))
+            );
+            std::process::ExitCode::from(if interrupted { 130 } else { 2 })
         }
     }
 }

@@ -38,6 +38,12 @@ impl Algorithm for Egpo {
     fn queries_per_iter(&self) -> u64 {
         2
     }
+    fn state(&self) -> super::AlgoState {
+        super::AlgoState::theta_only(&self.theta)
+    }
+    fn restore(&mut self, s: super::AlgoState) -> crate::error::Result<()> {
+        s.restore_theta(&mut self.theta)
+    }
     fn step(&mut self, ctx: &Context, cur: &mut CurrentPayoff) {
         let (a, ab) = (self.alpha, self.alpha * ctx.beta);
         let (theta, tr) = (&self.theta, ctx.theta_ref);

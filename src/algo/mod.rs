@@ -114,6 +114,53 @@ pub trait Algorithm: Send {
     fn extra_iterates(&self) -> Vec<(&'static str, &[f64])> {
         Vec::new()
     }
+    /// Everything the next steps depend on (checkpoints): with [`Algorithm::restore`] on an
+    /// algorithm built with the same parameters, the run continues bit for bit.
+    fn state(&self) -> AlgoState;
+    /// Takes over a state saved by [`Algorithm::state`]; `Err` if its shape does not fit.
+    fn restore(&mut self, s: AlgoState) -> crate::error::Result<()>;
+}
+
+/// An algorithm's internal state: its vectors (each of length `n`) and counters, in an order
+/// each algorithm defines.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AlgoState {
+    pub vectors: Vec<Vec<f64>>,
+    pub counters: Vec<u64>,
+}
+
+impl AlgoState {
+    /// Checks that the state has `vectors` vectors of length `n` and `counters` counters.
+    pub fn expect(self, vectors: usize, n: usize, counters: usize) -> crate::error::Result<Self> {
+        let ok = self.vectors.len() == vectors
+            && self.vectors.iter().all(|v| v.len() == n)
+            && self.counters.len() == counters;
+        if !ok {
+            return Err(crate::error::Error::Param(format!(
+                "saved algorithm state has {} vectors (lengths {:?}) and {} counters; \
+                 expected {vectors} of length {n} and {counters}",
+                self.vectors.len(),
+                self.vectors.iter().map(Vec::len).collect::<Vec<_>>(),
+                self.counters.len()
+            )));
+        }
+        Ok(self)
+    }
+
+    /// The state of an algorithm whose only state is its iterate.
+    pub fn theta_only(theta: &[f64]) -> Self {
+        AlgoState {
+            vectors: vec![theta.to_vec()],
+            counters: Vec::new(),
+        }
+    }
+
+    /// Restores an iterate saved by [`AlgoState::theta_only`].
+    pub fn restore_theta(self, theta: &mut Vec<f64>) -> crate::error::Result<()> {
+        let mut s = self.expect(1, theta.len(), 0)?;
+        *theta = s.vectors.remove(0);
+        Ok(())
+    }
 }
 
 /// Builds an algorithm starting from `theta0` with step `alpha`.

@@ -56,6 +56,19 @@ impl Algorithm for Mwu {
         self.avg.copy_from_slice(&self.log_sum);
         vector::normalise(&mut self.avg);
     }
+    /// `[θ, log Σ π_k, θ̄]`.
+    fn state(&self) -> super::AlgoState {
+        super::AlgoState {
+            vectors: vec![self.theta.clone(), self.log_sum.clone(), self.avg.clone()],
+            counters: Vec::new(),
+        }
+    }
+    fn restore(&mut self, s: super::AlgoState) -> crate::error::Result<()> {
+        let s = s.expect(3, self.theta.len(), 0)?;
+        let [theta, log_sum, avg]: [Vec<f64>; 3] = s.vectors.try_into().expect("checked length");
+        (self.theta, self.log_sum, self.avg) = (theta, log_sum, avg);
+        Ok(())
+    }
     fn extra_iterates(&self) -> Vec<(&'static str, &[f64])> {
         vec![("mwu-avg", &self.avg)]
     }

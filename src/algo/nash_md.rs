@@ -47,6 +47,19 @@ impl Algorithm for NashMd {
     fn queries_per_iter(&self) -> u64 {
         1
     }
+    /// `[θ]` and the iteration counter of the schedule.
+    fn state(&self) -> super::AlgoState {
+        super::AlgoState {
+            vectors: vec![self.theta.clone()],
+            counters: vec![self.k],
+        }
+    }
+    fn restore(&mut self, s: super::AlgoState) -> crate::error::Result<()> {
+        let mut s = s.expect(1, self.theta.len(), 1)?;
+        self.k = s.counters[0];
+        self.theta = s.vectors.remove(0);
+        Ok(())
+    }
     fn step(&mut self, ctx: &Context, _cur: &mut CurrentPayoff) {
         let a = self.alpha_k(ctx.beta);
         let ab = a * ctx.beta;

@@ -34,6 +34,12 @@ impl Algorithm for NashMp {
     fn queries_per_iter(&self) -> u64 {
         2
     }
+    fn state(&self) -> super::AlgoState {
+        super::AlgoState::theta_only(&self.theta)
+    }
+    fn restore(&mut self, s: super::AlgoState) -> crate::error::Result<()> {
+        s.restore_theta(&mut self.theta)
+    }
     fn step(&mut self, ctx: &Context, cur: &mut CurrentPayoff) {
         let g = cur.get(ctx.op, &self.theta);
         prox(ctx, self.alpha, &self.theta, g, &mut self.half);

@@ -38,6 +38,22 @@ impl Algorithm for Omwu {
     fn initial_queries(&self) -> u64 {
         1
     }
+    /// `[θ]` before the first step, `[θ, g_prev]` after.
+    fn state(&self) -> super::AlgoState {
+        let mut vectors = vec![self.theta.clone()];
+        vectors.extend(self.g_prev.clone());
+        super::AlgoState {
+            vectors,
+            counters: Vec::new(),
+        }
+    }
+    fn restore(&mut self, s: super::AlgoState) -> crate::error::Result<()> {
+        let count = s.vectors.len().clamp(1, 2);
+        let mut s = s.expect(count, self.theta.len(), 0)?;
+        self.g_prev = (s.vectors.len() == 2).then(|| s.vectors.remove(1));
+        self.theta = s.vectors.remove(0);
+        Ok(())
+    }
     fn step(&mut self, ctx: &Context, cur: &mut CurrentPayoff) {
         let mut g_prev = match self.g_prev.take() {
             Some(g) => g,

@@ -66,7 +66,7 @@ pub fn run(a: ConvertArgs) -> anyhow::Result<()> {
     let src: Box<dyn PreferenceOperator> = if binary {
         game::open(&a.input, a.tol)?
     } else {
-        let txt = std::fs::read_to_string(&a.input).map_err(|e| Error::io(&a.input, e))?;
+        let txt = std::fs::read(&a.input).map_err(|e| Error::io(&a.input, e))?;
         let (n, data) = text::parse_text_matrix(&a.input, &txt)?;
         let g = DenseGame::from_vec(&a.input.display().to_string(), n, data);
         g.validate(a.tol)?;

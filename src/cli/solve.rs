@@ -3,6 +3,8 @@ use crate::game::{self, PreferenceOperator};
 use crate::policy;
 use crate::run::{session, MetricsMode};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Shared by `solve` and `equilibrium`: the game and its reference.
 #[derive(clap::Args, Debug, Clone)]
@@ -69,6 +71,13 @@ pub struct SolveArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub oracle: super::oracle_args::OracleArgs,
+    /// Save a checkpoint (OUT/checkpoint.nmpck) every K iterations of each algorithm.
+    #[arg(long = "checkpoint-every", value_name = "K")]
+    pub checkpoint_every: Option<u64>,
+    /// Continue from the checkpoint in --out (same command otherwise; refused if the game or
+    /// any result-affecting argument changed).
+    #[arg(long)]
+    pub resume: bool,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -82,6 +91,27 @@ pub fn init_theta(init: &str, theta_ref: &[f64]) -> anyhow::Result<Vec<f64>> {
         "reference" => theta_ref.to_vec(),
         "uniform" => policy::uniform_theta(theta_ref.len()),
         path => policy::load_theta(Path::new(path), theta_ref.len())?,
+    })
+}
+
+/// Checkpoints and resume as the flags say; SIGINT (Ctrl-C) stops the solve after saving.
+fn persist_spec(a: &SolveArgs) -> anyhow::Result<session::PersistSpec> {
+    let ck = a.out.join(crate::run::checkpoint::FILE_NAME);
+    if a.resume && !ck.exists() {
+        super::warn(&format!(
+            "--resume: no checkpoint at {}; starting from the beginning",
+            ck.display()
+        ));
+    }
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .map_err(|e| anyhow::anyhow!("cannot install the Ctrl-C handler: {e}"))?;
+    Ok(session::PersistSpec {
+        every: a.checkpoint_every,
+        resume: a.resume,
+        game: crate::run::fingerprint::game_file(&a.game.game)?,
+        interrupt: Some(interrupt),
     })
 }
 
@@ -114,7 +144,8 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
         theta_ref,
         theta0,
     )?
-    .with_oracle(oracle)?;
+    .with_oracle(oracle)?
+    .with_persist(persist_spec(&a)?)?;
     for w in &cfg.warnings {
         super::warn(w);
     }

@@ -70,16 +70,20 @@ pub fn open_unchecked(path: &Path) -> Result<Box<dyn PreferenceOperator>> {
     if !map.bytes().starts_with(container::MAGIC) {
         return Ok(Box::new(DenseGame::open(path)?));
     }
-    let bad = |reason: String| Error::NpyHeader {
+    let bad = |reason: String| Error::Container {
         path: path.into(),
         reason,
     };
-    let (h, offset) = container::parse(map.bytes()).map_err(|r| Error::NpyHeader {
-        path: path.into(),
-        reason: format!("not a valid nashmp game: {r}"),
-    })?;
+    let (h, offset) = container::parse(map.bytes()).map_err(bad)?;
     let expected = h.expected_data_bytes().map_err(bad)?;
     let found = map.bytes().len().saturating_sub(offset) as u64;
+    if found > expected {
+        return Err(Error::TrailingData {
+            path: path.into(),
+            expected,
+            found,
+        });
+    }
     if found != expected || map.bytes().len() < offset {
         return Err(Error::Truncated {
             path: path.into(),

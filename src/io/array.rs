@@ -28,6 +28,13 @@ pub fn checked_header(path: &Path, bytes: &[u8]) -> Result<npy::Header> {
         reason: format!("shape {:?} overflows", h.shape),
     })?;
     let found = (bytes.len() - h.data_offset) as u64;
+    if found > expected {
+        return Err(Error::TrailingData {
+            path: path.into(),
+            expected,
+            found,
+        });
+    }
     if found != expected {
         return Err(Error::Truncated {
             path: path.into(),
@@ -47,8 +54,23 @@ pub fn checked_header(path: &Path, bytes: &[u8]) -> Result<npy::Header> {
 
 /// Reads a 1-D float `.npy` into `f64`.
 pub fn read_vector(path: &Path) -> Result<Vec<f64>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        // Directories, pipes and devices (`/dev/zero` would be read forever).
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file"
+        };
+        return Err(Error::io(path, std::io::Error::other(format!("is {what}"))));
+    }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let h = checked_header(path, &bytes)?;
+    parse_vector(path, &bytes)
+}
+
+/// Parses the bytes of a 1-D float `.npy`; `path` names it in errors.
+pub fn parse_vector(path: &Path, bytes: &[u8]) -> Result<Vec<f64>> {
+    let h = checked_header(path, bytes)?;
     if h.shape.len() != 1 {
         return Err(Error::BadVector {
             what: path.display().to_string(),

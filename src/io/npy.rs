@@ -396,6 +396,29 @@ mod tests {
         }
 
         #[test]
+        fn mutated_files_never_panic(
+            muts in prop::collection::vec((0usize..256, any::<u8>()), 1..8),
+            data in 0usize..200,
+        ) {
+            let mut f = header_bytes(DType::F32, &[3, 3]);
+            f.resize(f.len() + data, 0);
+            for (p, b) in muts {
+                let i = p % f.len();
+                f[i] = b;
+            }
+            let _ = crate::io::array::checked_header(std::path::Path::new("m.npy"), &f);
+        }
+
+        #[test]
+        fn lying_shapes_are_errors(a in any::<u64>(), b in any::<u64>()) {
+            let mut f = header_bytes(DType::F32, &[a, b]);
+            f.resize(f.len() + 64, 0);
+            let r = crate::io::array::checked_header(std::path::Path::new("l.npy"), &f);
+            let honest = a.checked_mul(b).and_then(|e| e.checked_mul(4)) == Some(64);
+            prop_assert_eq!(r.is_ok(), honest);
+        }
+
+        #[test]
         fn shapes_round_trip(a in 0u64..1_000_000, b in 0u64..1_000_000) {
             let h = header_bytes(DType::F32, &[a, b]);
             prop_assert_eq!(parse_header(&h).unwrap().shape, vec![a, b]);

@@ -89,6 +89,18 @@ impl<'a> SampledGame<'a> {
     pub fn queries(&self) -> u64 {
         self.oracle.queries()
     }
+
+    /// Where the random streams stand: `(estimates made, queries made)`.
+    pub fn position(&self) -> (u64, u64) {
+        (self.calls.load(Ordering::Relaxed), self.queries())
+    }
+
+    /// Continues from a [`SampledGame::position`] of a game built with the same arguments
+    /// (checkpoints): the next estimate draws from the streams the saved one would have.
+    pub fn set_position(&self, (calls, queries): (u64, u64)) {
+        self.calls.store(calls, Ordering::Relaxed);
+        self.oracle.charge(queries.saturating_sub(self.queries()));
+    }
 }
 
 impl PreferenceOperator for SampledGame<'_> {

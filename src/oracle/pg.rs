@@ -235,6 +235,20 @@ impl Algorithm for ApproxNashMp {
     fn queries(&self) -> Option<u64> {
         Some(self.queries)
     }
+    /// `[θ]` and the counters `[prox calls, queries]`: the random streams are keyed by the
+    /// prox call, so restoring them continues the same draws.
+    fn state(&self) -> crate::algo::AlgoState {
+        crate::algo::AlgoState {
+            vectors: vec![self.theta.clone()],
+            counters: vec![self.prox_calls, self.queries],
+        }
+    }
+    fn restore(&mut self, s: crate::algo::AlgoState) -> Result<()> {
+        let mut s = s.expect(1, self.theta.len(), 2)?;
+        (self.prox_calls, self.queries) = (s.counters[0], s.counters[1]);
+        self.theta = s.vectors.remove(0);
+        Ok(())
+    }
     fn step(&mut self, ctx: &Context, _cur: &mut CurrentPayoff) {
         // `buf` holds the opponent and start of each prox step: θ_k, then θ½.
         let mut buf = std::mem::take(&mut self.half);

@@ -17,37 +17,72 @@ pub fn cell(v: Option<f64>) -> String {
 /// Streams rows into a temporary file that appears at its path on [`MetricsCsv::commit`].
 pub struct MetricsCsv {
     f: AtomicFile,
+    /// A copy of everything written, kept for checkpoints.
+    text: Option<String>,
 }
 
 impl MetricsCsv {
     pub fn create(path: &Path) -> Result<Self> {
         let mut f = AtomicFile::create(path)?;
         writeln!(f, "{HEADER}").map_err(|e| Error::io(path, e))?;
-        Ok(MetricsCsv { f })
+        Ok(MetricsCsv { f, text: None })
+    }
+
+    /// Continues a file whose first lines (header included) were `text` (a resumed solve).
+    pub fn resume(path: &Path, text: &str) -> Result<Self> {
+        let mut f = AtomicFile::create(path)?;
+        f.write_all(text.as_bytes())
+            .map_err(|e| Error::io(path, e))?;
+        Ok(MetricsCsv {
+            f,
+            text: Some(text.to_string()),
+        })
+    }
+
+    /// Keeps a copy of the text written from now on (see [`MetricsCsv::text`]).
+    pub fn retain_text(mut self) -> Self {
+        self.text.get_or_insert_with(|| format!("{HEADER}\n"));
+        self
+    }
+
+    /// Everything written so far, if [`MetricsCsv::retain_text`] or [`MetricsCsv::resume`]
+    /// made it keep a copy.
+    pub fn text(&self) -> Option<&str> {
+        self.text.as_deref()
     }
 
     pub fn write(&mut self, r: &Row) -> Result<()> {
-        let m = &r.metrics;
-        writeln!(
-            self.f,
-            "{},{},{},{},{},{},{},{},{},{},{},{:e}",
-            r.algo,
-            r.iter,
-            r.queries,
-            cell(m.kl_star),
-            cell(m.kl_star_rev),
-            cell(m.span_star),
-            cell(m.exploit),
-            cell(m.gap),
-            cell(m.exploit0),
-            cell(m.residual),
-            cell(m.bound),
-            r.seconds
-        )
-        .map_err(|e| Error::io(self.f.path(), e))
+        let line = line(r);
+        self.f
+            .write_all(line.as_bytes())
+            .map_err(|e| Error::io(self.f.path(), e))?;
+        if let Some(t) = self.text.as_mut() {
+            t.push_str(&line);
+        }
+        Ok(())
     }
 
     pub fn commit(self) -> Result<()> {
         self.f.commit()
     }
+}
+
+/// One row of `metrics.csv`, newline included.
+pub fn line(r: &Row) -> String {
+    let m = &r.metrics;
+    format!(
+        "{},{},{},{},{},{},{},{},{},{},{},{:e}\n",
+        r.algo,
+        r.iter,
+        r.queries,
+        cell(m.kl_star),
+        cell(m.kl_star_rev),
+        cell(m.span_star),
+        cell(m.exploit),
+        cell(m.gap),
+        cell(m.exploit0),
+        cell(m.residual),
+        cell(m.bound),
+        r.seconds
+    )
 }

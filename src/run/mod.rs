@@ -1,10 +1,12 @@
 //! The driver: iterate an algorithm, log its metrics per iteration, stop on a reason.
 
+pub mod checkpoint;
 pub mod csv_out;
+pub mod fingerprint;
 pub mod memory;
 pub mod session;
 
-use crate::algo::{self, AlgoKind, Context, CurrentPayoff, Schedule, Step};
+use crate::algo::{self, AlgoKind, AlgoState, Context, CurrentPayoff, Schedule, Step};
 use crate::game::{payoff, PreferenceOperator};
 use crate::metrics::{self, Metrics};
 use crate::oracle::{self, estimate::SampledGame, pg::ApproxNashMp, OracleMode, OracleSpec};
@@ -51,7 +53,7 @@ pub struct Row<'a> {
 }
 
 /// Why a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StopReason {
     /// `--iters` reached.
@@ -60,6 +62,34 @@ pub enum StopReason {
     Tol,
     /// The iterate stopped being finite (a step far too large).
     NonFinite,
+    /// The user interrupted the run (SIGINT); its state was saved for `--resume`.
+    Interrupted,
+}
+
+/// Where a run stands after logging iterate `k`: enough to continue it bit for bit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunState {
+    pub k: u64,
+    pub queries: u64,
+    pub seconds: f64,
+    pub algo: AlgoState,
+    /// The sampled game's [`SampledGame::position`] under `--oracle sampled`.
+    pub oracle: Option<(u64, u64)>,
+    /// Metrics of iterate `k` and of the extra iterates (the stop rules and the summary read them).
+    pub last: Metrics,
+    pub extra_last: Vec<Metrics>,
+}
+
+/// Checkpoints and interruption of a run (see [`run_persistent`]).
+pub struct Persist<'a> {
+    /// Continue from this state (saved by an earlier run of the same spec) instead of `θ_0`.
+    pub resume: Option<RunState>,
+    /// Pass the state to `save` after every `every`-th iteration.
+    pub every: Option<u64>,
+    /// Whether the user asked to stop; checked after every iteration.
+    pub interrupted: &'a dyn Fn() -> bool,
+    /// Stores a state (a checkpoint); also called once when the run is interrupted.
+    pub save: &'a mut dyn FnMut(&RunState) -> crate::error::Result<()>,
 }
 
 /// The outcome of a run.
@@ -87,6 +117,23 @@ pub fn run(
     spec: &RunSpec,
     on_row: &mut dyn FnMut(&Row) -> crate::error::Result<()>,
     tick: &mut dyn FnMut(),
+) -> crate::error::Result<RunInfo> {
+    run_persistent(op, spec, on_row, tick, None)
+}
+
+/// As [`run`], saving its state as `persist` asks, resuming from a saved state and stopping
+/// with [`StopReason::Interrupted`] when `persist.interrupted()` turns true. A resumed run
+/// logs the rows after the saved iterate, identical to those of an uninterrupted run (but
+/// for `seconds`), and ends on the same bits.
+///
+/// # Panics
+/// As [`run`].
+pub fn run_persistent(
+    op: &dyn PreferenceOperator,
+    spec: &RunSpec,
+    on_row: &mut dyn FnMut(&Row) -> crate::error::Result<()>,
+    tick: &mut dyn FnMut(),
+    mut persist: Option<Persist>,
 ) -> crate::error::Result<RunInfo> {
     let n = op.n();
     assert_eq!(spec.theta0.len(), n);
@@ -183,7 +230,17 @@ pub fn run(
         Ok((m, extra))
     };
 
-    let (mut last, mut extra_last) = log(alg.as_ref(), &mut cur, 0, 0, 0.0)?;
+    let (mut last, mut extra_last) = match persist.as_mut().and_then(|p| p.resume.take()) {
+        Some(st) => {
+            alg.restore(st.algo)?;
+            if let (Some(s), Some(pos)) = (&sampled, st.oracle) {
+                s.set_position(pos);
+            }
+            (k, queries, seconds) = (st.k, st.queries, st.seconds);
+            (st.last, st.extra_last)
+        }
+        None => log(alg.as_ref(), &mut cur, 0, 0, 0.0)?,
+    };
     let stop = loop {
         if let (Some(t), Some(e)) = (spec.tol, last.exploit) {
             if e <= t {
@@ -195,6 +252,24 @@ pub fn run(
         }
         if k >= spec.iters {
             break StopReason::MaxIters;
+        }
+        if let Some(p) = persist.as_mut() {
+            let every = p.every.is_some_and(|e| k > 0 && k % e == 0);
+            let stop = (p.interrupted)();
+            if every || stop {
+                (p.save)(&RunState {
+                    k,
+                    queries,
+                    seconds,
+                    algo: alg.state(),
+                    oracle: sampled.as_ref().map(|s| s.position()),
+                    last,
+                    extra_last: extra_last.clone(),
+                })?;
+            }
+            if stop {
+                break StopReason::Interrupted;
+            }
         }
         let t = Instant::now();
         match alg_cur.as_mut() {

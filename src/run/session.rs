@@ -1,7 +1,9 @@
 //! A whole solve: the equilibrium (when the metrics need it), then each algorithm in turn, with
 //! every output written atomically.
 
-use super::{csv_out::MetricsCsv, run, MetricsMode, Row, RunInfo, RunSpec};
+use super::checkpoint::{self, Checkpoint, Fingerprint};
+use super::fingerprint::Hasher;
+use super::{csv_out::MetricsCsv, run_persistent, MetricsMode, Persist, Row, RunInfo, RunSpec};
 use crate::algo::{AlgoKind, Schedule, Step, StepSpec};
 use crate::equilibrium::{self, Equilibrium, EquilibriumParams};
 use crate::error::{Error, Result};
@@ -11,7 +13,10 @@ use crate::metrics::Metrics;
 use crate::oracle::OracleSpec;
 use crate::policy;
 use serde::Serialize;
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Everything a solve needs, validated by [`SolveConfig::new`].
@@ -31,6 +36,23 @@ pub struct SolveConfig {
     pub record: serde_json::Value,
     /// Warnings produced while validating (e.g. `nash-mp` with `α > 2`).
     pub warnings: Vec<String>,
+    /// Checkpoints, resume and interruption; set with [`SolveConfig::with_persist`].
+    pub persist: PersistSpec,
+}
+
+/// Checkpoints, resume and interruption of a solve that writes to an output folder.
+#[derive(Clone, Debug, Default)]
+pub struct PersistSpec {
+    /// Save `OUT/checkpoint.nmpck` after every `K` iterations of each run.
+    pub every: Option<u64>,
+    /// Continue from `OUT/checkpoint.nmpck` (start afresh if there is none).
+    pub resume: bool,
+    /// The game file's fingerprint ([`super::fingerprint::game_file`]); a resume is refused
+    /// if it changed.
+    pub game: String,
+    /// When set (e.g. by a SIGINT handler), the solve saves a checkpoint and its results so far
+    /// and returns [`Error::Interrupted`].
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl SolveConfig {
@@ -87,7 +109,40 @@ impl SolveConfig {
             oracle: OracleSpec::exact(),
             record: serde_json::Value::Null,
             warnings,
+            persist: PersistSpec::default(),
         })
+    }
+
+    /// Checkpoints every `K ≥ 1` iterations, resumes, or stops on an interrupt as `p` says.
+    pub fn with_persist(mut self, p: PersistSpec) -> Result<Self> {
+        if p.every == Some(0) {
+            return Err(Error::Param("--checkpoint-every must be at least 1".into()));
+        }
+        self.persist = p;
+        Ok(self)
+    }
+
+    /// Every parameter that affects the results, in a canonical text (floats in their exact
+    /// shortest form, the reference and starting policies by a hash of their bits).
+    pub fn fingerprint(&self) -> String {
+        let algos: Vec<String> = self
+            .algos
+            .iter()
+            .map(|(k, s)| format!("{}(alpha={:?})", k.name(), s.alpha))
+            .collect();
+        format!(
+            "algos=[{}] beta={:?} schedule={:?} iters={} tol={:?} metrics={:?} oracle={} \
+             ref={:016x} init={:016x}",
+            algos.join(","),
+            self.beta,
+            self.schedule,
+            self.iters,
+            self.tol,
+            self.metrics,
+            serde_json::to_string(&self.oracle).expect("oracle serialises"),
+            Hasher::default().f64s(&self.theta_ref).finish(),
+            Hasher::default().f64s(&self.theta0).finish(),
+        )
     }
 
     /// Runs every algorithm on sampled preference queries as `oracle` says, after checking that
@@ -142,19 +197,59 @@ pub fn solve(
     if let Some(dir) = out {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let equilibrium = if cfg.metrics == MetricsMode::Full {
-        let t = Instant::now();
-        let eq = equilibrium::solve(op, &cfg.theta_ref, EquilibriumParams::new(cfg.beta))?;
-        Some((eq, t.elapsed().as_secs_f64()))
-    } else {
-        None
+    let persist = &cfg.persist;
+    let ck_path = out.map(|d| d.join(checkpoint::FILE_NAME));
+    let fingerprint = Fingerprint {
+        args: cfg.fingerprint(),
+        game: persist.game.clone(),
     };
-    let mut csv = match out {
-        Some(dir) => Some(MetricsCsv::create(&dir.join("metrics.csv"))?),
+    let saved = match &ck_path {
+        Some(p) if persist.resume && p.exists() => {
+            let c = Checkpoint::read(p, op.n())?;
+            c.check(p, &fingerprint)?;
+            Some(c)
+        }
+        None if persist.resume => {
+            return Err(Error::Param("--resume needs an output folder".into()))
+        }
+        _ => None,
+    };
+    let (csv_text, equilibrium, mut runs, mut current) = match saved {
+        Some(c) => (Some(c.csv), c.equilibrium, c.done, c.current),
+        None => (None, None, Vec::new(), None),
+    };
+    if runs.len() > cfg.algos.len() || runs.iter().zip(&cfg.algos).any(|(r, (k, _))| r.kind != *k) {
+        return Err(Error::Checkpoint {
+            path: ck_path.unwrap_or_default(),
+            reason: "its completed runs do not match the algorithms asked for".into(),
+        });
+    }
+    let equilibrium = match equilibrium {
+        Some(e) => Some(e),
+        None if cfg.metrics == MetricsMode::Full => {
+            let t = Instant::now();
+            let eq = equilibrium::solve(op, &cfg.theta_ref, EquilibriumParams::new(cfg.beta))?;
+            Some((eq, t.elapsed().as_secs_f64()))
+        }
         None => None,
     };
-    let mut runs = Vec::new();
-    for &(kind, step) in &cfg.algos {
+    let keep_text = persist.every.is_some() || persist.interrupt.is_some();
+    let csv = match (out, csv_text) {
+        (Some(dir), Some(text)) => Some(MetricsCsv::resume(&dir.join("metrics.csv"), &text)?),
+        (Some(dir), None) if keep_text => {
+            Some(MetricsCsv::create(&dir.join("metrics.csv"))?.retain_text())
+        }
+        (Some(dir), None) => Some(MetricsCsv::create(&dir.join("metrics.csv"))?),
+        (None, _) => None,
+    };
+    let csv = RefCell::new(csv);
+    let interrupted = || {
+        persist
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    };
+    for &(kind, step) in &cfg.algos[runs.len()..] {
         let spec = RunSpec {
             kind,
             beta: cfg.beta,
@@ -168,20 +263,50 @@ pub fn solve(
             theta_star: equilibrium.as_ref().map(|(e, _)| &e.theta[..]),
             oracle: cfg.oracle,
         };
-        let info = run(
+        let done = &runs;
+        let mut save = |st: &super::RunState| -> Result<()> {
+            let (Some(path), Some(text)) = (
+                &ck_path,
+                csv.borrow()
+                    .as_ref()
+                    .and_then(|c| c.text().map(String::from)),
+            ) else {
+                return Ok(());
+            };
+            Checkpoint {
+                fingerprint: fingerprint.clone(),
+                csv: text,
+                equilibrium: equilibrium.clone(),
+                done: done.clone(),
+                current: Some(st.clone()),
+            }
+            .write(path)
+        };
+        let info = run_persistent(
             op,
             &spec,
             &mut |r| {
                 on_row(r);
-                match csv.as_mut() {
+                match csv.borrow_mut().as_mut() {
                     Some(c) => c.write(r),
                     None => Ok(()),
                 }
             },
             tick,
+            Some(Persist {
+                resume: current.take(),
+                every: persist.every,
+                interrupted: &interrupted,
+                save: &mut save,
+            }),
         )?;
+        let stop = info.stop;
         runs.push(info);
+        if stop == super::StopReason::Interrupted {
+            break;
+        }
     }
+    let csv = csv.into_inner();
     let wall_seconds = wall.elapsed().as_secs_f64();
     if let Some(dir) = out {
         if let Some(c) = csv {
@@ -222,11 +347,24 @@ pub fn solve(
                 extras: r.extras.iter().map(|(l, _, m)| ExtraSummary { label: l, last: *m }).collect(),
             }).collect::<Vec<_>>(),
             "warnings": cfg.warnings,
+            "checkpoint": { "every": persist.every, "resumed": persist.resume },
             "memory": super::memory::snapshot(),
             "wall_seconds": wall_seconds,
         });
         let text = serde_json::to_string_pretty(&summary).expect("summary serialises");
         atomic::write_all(&dir.join("summary.json"), text.as_bytes())?;
+        if runs
+            .last()
+            .is_some_and(|r| r.stop == super::StopReason::Interrupted)
+        {
+            return Err(Error::Interrupted(dir.to_path_buf()));
+        }
+        if let Some(p) = &ck_path {
+            match std::fs::remove_file(p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(p, e)),
+                _ => {}
+            }
+        }
     }
     Ok(SolveReport {
         equilibrium,

@@ -2,10 +2,13 @@
 
 mod bad_input;
 mod behaviour;
+mod corpus;
 mod determinism;
+mod extremes;
 mod goldens;
 mod layouts;
 mod oracle;
 mod pairwise;
+mod robust;
 mod sweep;
 mod util;
