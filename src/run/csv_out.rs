@@ -67,22 +67,30 @@ impl MetricsCsv {
     }
 }
 
+/// The eight metric cells `kl_star,kl_star_rev,span_star,exploit,gap,exploit0,residual,bound`.
+pub fn metric_cells(m: &crate::metrics::Metrics) -> String {
+    [
+        m.kl_star,
+        m.kl_star_rev,
+        m.span_star,
+        m.exploit,
+        m.gap,
+        m.exploit0,
+        m.residual,
+        m.bound,
+    ]
+    .map(cell)
+    .join(",")
+}
+
 /// One row of `metrics.csv`, newline included.
 pub fn line(r: &Row) -> String {
-    let m = &r.metrics;
     format!(
-        "{},{},{},{},{},{},{},{},{},{},{},{:e}\n",
+        "{},{},{},{},{:e}\n",
         r.algo,
         r.iter,
         r.queries,
-        cell(m.kl_star),
-        cell(m.kl_star_rev),
-        cell(m.span_star),
-        cell(m.exploit),
-        cell(m.gap),
-        cell(m.exploit0),
-        cell(m.residual),
-        cell(m.bound),
+        metric_cells(&r.metrics),
         r.seconds
     )
 }

@@ -16,7 +16,7 @@
 use super::runner::{Record, RunResult};
 use crate::error::{Error, Result};
 use crate::io::atomic::AtomicFile;
-use crate::run::csv_out::cell;
+use crate::run::csv_out::{cell, metric_cells};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -37,7 +37,7 @@ pub fn write_runs(f: &mut AtomicFile, r: &RunResult) -> Result<()> {
         let m = &rec.m;
         writeln!(
             f,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{}",
             r.game.family_name(),
             r.game.n,
             r.game.seed,
@@ -46,14 +46,7 @@ pub fn write_runs(f: &mut AtomicFile, r: &RunResult) -> Result<()> {
             r.alpha,
             rec.iter,
             rec.queries,
-            cell(m.kl_star),
-            cell(m.kl_star_rev),
-            cell(m.span_star),
-            cell(m.exploit),
-            cell(m.gap),
-            cell(m.exploit0),
-            cell(m.residual),
-            cell(m.bound),
+            metric_cells(m),
         )
         .map_err(|e| Error::io(&path, e))?;
     }
