@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// Everything that can go wrong with a user's input or the file system.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
