@@ -246,29 +246,35 @@ fn save(
     let size = (520 * cols as u32, 60 + 400 * rows as u32);
     let mut out = Vec::new();
     let fail = |p: &Path, m: String| Error::Param(format!("drawing {}: {m}", p.display()));
+    // Figures are drawn in memory (SVG) or to a temporary (PNG) and renamed into place, so an
+    // interrupted sweep never leaves a half-drawn figure.
     if formats.svg {
         let p = dir.join(format!("{stem}.svg"));
+        let mut svg = String::new();
         draw_figure(
-            SVGBackend::new(&p, size).into_drawing_area(),
+            SVGBackend::with_string(&mut svg, size).into_drawing_area(),
             title,
             panels,
             cols,
             y_log,
         )
         .map_err(|m| fail(&p, m))?;
+        crate::io::atomic::write_all(&p, svg.as_bytes())?;
         out.push(p);
     }
     #[cfg(feature = "png")]
     if formats.png {
         let p = dir.join(format!("{stem}.png"));
+        let tmp = dir.join(format!(".{stem}.{}.png", std::process::id()));
         draw_figure(
-            BitMapBackend::new(&p, size).into_drawing_area(),
+            BitMapBackend::new(&tmp, size).into_drawing_area(),
             title,
             panels,
             cols,
             y_log,
         )
         .map_err(|m| fail(&p, m))?;
+        std::fs::rename(&tmp, &p).map_err(|e| Error::io(&p, e))?;
         out.push(p);
     }
     Ok(out)
