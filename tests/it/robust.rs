@@ -452,3 +452,49 @@ fn full_disk_gives_a_clear_error_and_no_partial_file() {
         temps(&out)
     );
 }
+
+#[test]
+fn sigkill_mid_sweep_leaves_the_previous_outputs() {
+    let t = Tmp::new();
+    let out = t.path("sweep");
+    let cache = t.path("cache");
+    let args = |seeds: &'static str| -> Vec<String> {
+        [
+            "sweep",
+            "--preset",
+            "quick",
+            "--seeds",
+            seeds,
+            "--out",
+            s(&out),
+            "--cache",
+            s(&cache),
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    };
+    ok(&refs(&args("0")));
+    let files = ["runs.csv", "summary.csv", "summary.md", "sweep.json"];
+    let before: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(out.join(f)).unwrap())
+        .collect();
+    // A different sweep into the same folder, killed while runs.csv is being written.
+    let mut child = spawn(&refs(&args("5,6")));
+    wait_until("the sweep writing runs.csv", || {
+        temp_of(&out, "runs.csv", 1).is_some()
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for (f, b) in files.iter().zip(&before) {
+        assert_eq!(
+            &std::fs::read(out.join(f)).unwrap(),
+            b,
+            "{f} changed by a killed sweep"
+        );
+    }
+    // The same sweep again completes over the leftovers.
+    ok(&refs(&args("5,6")));
+    assert_ne!(std::fs::read(out.join("runs.csv")).unwrap(), before[0]);
+}
