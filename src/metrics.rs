@@ -15,6 +15,37 @@ pub struct Metrics {
     pub bound: Option<f64>,
 }
 
+impl Metrics {
+    /// The values in column order: `kl_star, kl_star_rev, span_star, exploit, gap, exploit0,
+    /// residual, bound` (the order of `metrics.csv`).
+    pub fn values(&self) -> [Option<f64>; 8] {
+        [
+            self.kl_star,
+            self.kl_star_rev,
+            self.span_star,
+            self.exploit,
+            self.gap,
+            self.exploit0,
+            self.residual,
+            self.bound,
+        ]
+    }
+
+    /// The inverse of [`Metrics::values`].
+    pub fn from_values(v: [Option<f64>; 8]) -> Self {
+        Metrics {
+            kl_star: v[0],
+            kl_star_rev: v[1],
+            span_star: v[2],
+            exploit: v[3],
+            gap: v[4],
+            exploit0: v[5],
+            residual: v[6],
+            bound: v[7],
+        }
+    }
+}
+
 /// `KL(π_a ‖ π_b) = Σ π_a (θ_a − θ_b)` for normalised log-policies.
 pub fn kl(theta_a: &[f64], theta_b: &[f64]) -> f64 {
     sum_by(theta_a.len(), |i| {

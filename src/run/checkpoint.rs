@@ -109,31 +109,11 @@ struct CurRec {
 }
 
 fn metrics_rec(m: &Metrics) -> MetricsRec {
-    [
-        m.kl_star,
-        m.kl_star_rev,
-        m.span_star,
-        m.exploit,
-        m.gap,
-        m.exploit0,
-        m.residual,
-        m.bound,
-    ]
-    .map(|v| v.map(f64::to_bits))
+    m.values().map(|v| v.map(f64::to_bits))
 }
 
 fn metrics_from(r: &MetricsRec) -> Metrics {
-    let v = r.map(|x| x.map(f64::from_bits));
-    Metrics {
-        kl_star: v[0],
-        kl_star_rev: v[1],
-        span_star: v[2],
-        exploit: v[3],
-        gap: v[4],
-        exploit0: v[5],
-        residual: v[6],
-        bound: v[7],
-    }
+    Metrics::from_values(r.map(|x| x.map(f64::from_bits)))
 }
 
 /// Collects blobs while a manifest is built.

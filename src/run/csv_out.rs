@@ -69,18 +69,7 @@ impl MetricsCsv {
 
 /// The eight metric cells `kl_star,kl_star_rev,span_star,exploit,gap,exploit0,residual,bound`.
 pub fn metric_cells(m: &crate::metrics::Metrics) -> String {
-    [
-        m.kl_star,
-        m.kl_star_rev,
-        m.span_star,
-        m.exploit,
-        m.gap,
-        m.exploit0,
-        m.residual,
-        m.bound,
-    ]
-    .map(cell)
-    .join(",")
+    m.values().map(cell).join(",")
 }
 
 /// One row of `metrics.csv`, newline included.

@@ -4,7 +4,7 @@
 use super::cache::GameSpec;
 use super::config::SweepConfig;
 use super::lockstep::{run_lockstep, BatchStats, Job};
-use crate::algo::{AlgoKind, Schedule, Step};
+use crate::algo::{AlgoKind, Schedule, StepSpec};
 use crate::equilibrium::{self, Equilibrium, EquilibriumParams};
 use crate::error::{Error, Result};
 use crate::game::PreferenceOperator;
@@ -160,14 +160,12 @@ fn one_run(
     theta_ref: &[f64],
     star: &[f64],
 ) -> Result<Vec<RunResult>> {
-    let alpha = kind.default_alpha(beta);
+    // The default step, validated (e.g. mmd's α = 4β is refused at β = 0).
+    let (step, _) = StepSpec::Default.resolve(kind, beta)?;
     let spec = RunSpec {
         kind,
         beta,
-        step: Step {
-            alpha,
-            eta: alpha * beta,
-        },
+        step,
         schedule: Schedule::Constant,
         iters: cfg.algo_iters(kind, beta),
         tol: None,
@@ -215,7 +213,7 @@ fn one_run(
             game,
             beta,
             algo,
-            alpha,
+            alpha: step.alpha,
             kl0,
             records,
         })
