@@ -14,8 +14,13 @@ pub struct EquilibriumArgs {
     /// Target fixed-point residual.
     #[arg(long, default_value_t = 1e-12)]
     pub residual: f64,
+    /// Map evaluations (Nash-MP iterations) at most.
     #[arg(long, default_value_t = 1_000_000)]
     pub max_iters: u64,
+    /// Anderson history length of the accelerated solve (0: plain Nash-MP at α = 2). Capped
+    /// where the history would exceed 2.5 GiB.
+    #[arg(long, default_value_t = crate::equilibrium::MAX_MEMORY)]
+    pub anderson: usize,
 }
 
 pub fn run(a: EquilibriumArgs) -> anyhow::Result<()> {
@@ -23,17 +28,21 @@ pub fn run(a: EquilibriumArgs) -> anyhow::Result<()> {
     let mut p = EquilibriumParams::new(a.game.beta);
     p.target_residual = a.residual;
     p.max_iters = a.max_iters;
+    p.memory = a.anderson;
     let t = std::time::Instant::now();
     let eq = equilibrium::solve(g.as_ref(), &theta_ref, p)?;
     array::write_vector(&a.out, &policy::probs(&eq.theta))?;
     println!(
-        "equilibrium: residual {:e}, exploit {:e}, exploit0 {:e}, {} iterations, {} queries, {:?}, {:.3}s",
+        "equilibrium: residual {:e}, exploit {:e}, exploit0 {:e}, {} iterations, {} queries, {:?}, \
+         Anderson memory {} ({} steps rejected), {:.3}s",
         eq.residual,
         eq.exploit,
         eq.exploit0,
         eq.iterations,
         eq.queries,
         eq.stop,
+        eq.memory,
+        eq.rejected,
         t.elapsed().as_secs_f64()
     );
     println!("wrote {}", a.out.display());

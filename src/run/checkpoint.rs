@@ -78,6 +78,10 @@ struct EqRec {
     exploit0: u64,
     stop: EqStop,
     seconds: u64,
+    #[serde(default)]
+    memory: usize,
+    #[serde(default)]
+    rejected: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -160,6 +164,8 @@ impl Checkpoint {
             exploit0: e.exploit0.to_bits(),
             stop: e.stop,
             seconds: secs.to_bits(),
+            memory: e.memory,
+            rejected: e.rejected,
         });
         let done = self
             .done
@@ -304,6 +310,8 @@ impl Checkpoint {
                     exploit: f64::from_bits(e.exploit),
                     exploit0: f64::from_bits(e.exploit0),
                     stop: e.stop,
+                    memory: e.memory,
+                    rejected: e.rejected,
                 },
                 f64::from_bits(e.seconds),
             )),
