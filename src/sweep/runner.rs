@@ -326,12 +326,14 @@ fn one_run(
             save: &mut save,
         }),
     )
-    .map_err(|e| {
-        Error::Param(format!(
+    .map_err(|e| match e {
+        // A checkpoint that cannot be written names its own file.
+        e @ Error::Io { .. } => e,
+        e => Error::Param(format!(
             "{} n={} β={beta} {kind}: {e}",
             game.family_name(),
             game.n
-        ))
+        )),
     })?;
     if info.stop == StopReason::Interrupted {
         return Ok(None);
