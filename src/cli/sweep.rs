@@ -2,8 +2,10 @@
 
 use crate::algo::AlgoKind;
 use crate::gen::Family;
-use crate::sweep::{self, plots::Formats, Mode, Preset, SweepOptions};
+use crate::sweep::{self, plots::Formats, Mode, Preset, SweepOptions, SweepPersist};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 #[derive(clap::Args, Debug)]
 pub struct SweepArgs {
@@ -57,6 +59,14 @@ pub struct SweepArgs {
     /// Solve nothing: rewrite summary.csv, summary.md and the plots of --out from its runs.csv.
     #[arg(long)]
     pub replot: bool,
+    /// Save the state of every run in progress (in OUT/checkpoint/) every K iterations.
+    /// Completed games are always saved there, and Ctrl-C saves before it stops.
+    #[arg(long = "checkpoint-every", value_name = "K", conflicts_with = "replot")]
+    pub checkpoint_every: Option<u64>,
+    /// Continue from the checkpoint in --out (same command otherwise; refused if the grid, an
+    /// argument that affects the results, or a game file changed).
+    #[arg(long, conflicts_with = "replot")]
+    pub resume: bool,
 }
 
 pub fn run(a: SweepArgs) -> anyhow::Result<()> {
@@ -99,6 +109,22 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    let ck = sweep::checkpoint::SweepCheckpoint::new(&a.out);
+    if a.resume && !ck.exists() {
+        super::warn(&format!(
+            "--resume: no checkpoint in {}; starting from the beginning",
+            ck.dir.display()
+        ));
+    } else if !a.resume && ck.exists() {
+        super::warn(&format!(
+            "starting over: discarding the checkpoint of an earlier sweep in {} (pass --resume to continue it)",
+            ck.dir.display()
+        ));
+    }
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .map_err(|e| anyhow::anyhow!("cannot install the Ctrl-C handler: {e}"))?;
     let opt = SweepOptions {
         out: a.out.clone(),
         cache: a.cache.clone(),
@@ -109,6 +135,11 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         },
         formats,
         compare: a.compare,
+        persist: SweepPersist {
+            every: a.checkpoint_every,
+            resume: a.resume,
+            interrupt: Some(interrupt),
+        },
     };
     let n_games = sweep::games(&cfg).len();
     eprintln!(

@@ -144,6 +144,16 @@ impl PreferenceOperator for DenseGame {
         }
     }
 
+    /// [`matvec_batch`] interleaves 8 lanes for up to 8 vectors, 16 beyond (summing in a
+    /// different order); `f64` games apply one by one.
+    fn batch_lanes(&self, k: usize) -> usize {
+        match self.elem {
+            Elem::F64 => 1,
+            Elem::F32 | Elem::U16 if k <= 8 => 8,
+            Elem::F32 | Elem::U16 => MAX_BATCH,
+        }
+    }
+
     fn entry(&self, i: usize, j: usize) -> f64 {
         assert!(
             i < self.n && j < self.n,

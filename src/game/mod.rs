@@ -31,6 +31,15 @@ pub trait PreferenceOperator: Send + Sync {
             self.apply(x, out);
         }
     }
+    /// How many lanes a batch of `k` vectors (`1 ≤ k ≤ 16`) occupies in the kernel of
+    /// [`apply_batch`](Self::apply_batch). A vector's product in a batch may depend on the batch
+    /// only through this number, never on the other vectors or on its position: a caller that
+    /// needs a vector's product not to depend on the batch it shares (the sweep's lock step)
+    /// keeps the number fixed, padding with zero vectors. Default: 1 (each vector alone).
+    fn batch_lanes(&self, k: usize) -> usize {
+        let _ = k;
+        1
+    }
     /// The single entry `P[i][j]` (for sampled preference queries).
     ///
     /// # Panics

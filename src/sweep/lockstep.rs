@@ -4,33 +4,46 @@
 //! Each job (an algorithm run, an equilibrium solve …) runs unchanged on its own thread and sees
 //! the game through a [`Lane`]: a `PreferenceOperator` whose `apply` posts its vector to a shared
 //! rendezvous and blocks. When every job still running is blocked in `apply`, the last one to
-//! arrive performs one batched application for all of them (in lane order; fewer than
-//! [`MIN_BATCH`] vectors are applied singly, which is cheaper) and wakes them. A dense
-//! game is then read once per sub-step for all jobs instead of once per job: a Nash-MP run (two
-//! applies per iteration) and an MMD run (one) simply take their turns, and the number of passes
-//! is the largest number of applies any one job makes, not their sum.
+//! arrive performs one batched application for all of them (in lane order) and wakes them. A
+//! dense game is then read once per sub-step for all jobs instead of once per job: a Nash-MP run
+//! (two applies per iteration) and an MMD run (one) simply take their turns, and the number of
+//! passes is the largest number of applies any one job makes, not their sum. A job that ends
+//! early (finished, failed, interrupted, or panicked) is retired at once, so the others never
+//! wait for it.
 //!
-//! Determinism: a job blocks only in `apply`, so which vectors share a batch depends on the jobs'
-//! own sequences of applies, never on timing or on the thread count. A vector's product is
-//! computed by the batched kernel (whose per-vector result does not depend on its companions) or,
-//! in batches smaller than [`MIN_BATCH`], by the single kernel. The batched kernel sums in a
-//! different order from the single one, so a job run here agrees with the same job run alone to
-//! summation-order rounding (the storage precision, e.g. `~1e-7` relative for `f32`), not to the
-//! bit.
+//! **Determinism.** A vector's product does not depend on which other vectors share its batch,
+//! nor on how many there are: a sweep resumed from a checkpoint (whose runs restart at different
+//! iterations, some already finished) ends on the bits of an uninterrupted one. The rule is
+//! fixed per call of [`run_lockstep`] by its number of jobs `k`, never by the batch at hand:
+//! - `k <` [`MIN_BATCH`]: every vector is applied alone (the single kernel);
+//! - otherwise every batch, even of one vector, goes through `apply_batch`, padded with zero
+//!   vectors up to the operator's lane count for `k` ([`PreferenceOperator::batch_lanes`]), so
+//!   each vector is always summed by the same kernel in the same order. On dense `f32` storage a
+//!   group of 9 to 16 runs thus keeps the 16-lane kernel when only a few of its runs are left.
+//!
+//! The batched kernel sums in a different order from the single one, so a job run here agrees
+//! with the same job run alone to summation-order rounding (the storage precision, e.g. `~1e-7`
+//! relative for `f32`), not to the bit.
+//!
+//! The cost of that rule, measured with `nashmp bench GAME --batch K` on a dense `f32` game at
+//! n = 4096 (release build, 2 threads): one batched apply of 1 vector takes 2.1× a single apply
+//! (so a group's last one or two vectors cost about as much as a full batch of 8), 16 vectors
+//! take 1.3× the time of 8 (a batch of 3 to 8 padded to the 16-lane kernel pays that), and
+//! a full batch of 16 gives 6.2× the throughput of 16 single applies.
 
 use crate::error::Result;
 use crate::game::PreferenceOperator;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-/// Fewer vectors than this are applied one by one: on dense `f32` storage the batched kernel
-/// costs about 2.1 single applies for any batch of up to 8 (it is compute-bound where the single
-/// apply is memory-bound), so it pays from 3 vectors on. Measured with
+/// Groups of fewer jobs than this apply every vector alone: on dense `f32` storage the batched
+/// kernel costs about 2.1 single applies for any batch of up to 8 (it is compute-bound where the
+/// single apply is memory-bound), so it pays from 3 vectors on. Measured with
 /// `nashmp bench GAME --batch K` at n = 16384: 0.93× the throughput of K single applies for
 /// K = 2, 1.84× for 4, 3.6× for 8, 4.9× for 16.
 pub const MIN_BATCH: usize = 3;
 
 /// What happened on the shared operator.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BatchStats {
     /// Operator calls made: one per batch, one per vector applied alone.
     pub passes: u64,
@@ -58,11 +71,17 @@ struct State {
     /// Jobs blocked in `apply`.
     waiting: usize,
     stats: BatchStats,
+    /// Zero vectors and their products, padding batches to the group's lane count.
+    pad_x: Vec<f64>,
+    pad_out: Vec<Vec<f64>>,
 }
 
 /// The rendezvous shared by the lanes of one [`run_lockstep`] call.
 struct Hub<'a> {
     op: &'a dyn PreferenceOperator,
+    /// Apply through `apply_batch` (else vector by vector), padded to `lanes`.
+    batched: bool,
+    lanes: usize,
     state: Mutex<State>,
     cv: Condvar,
 }
@@ -81,21 +100,43 @@ impl Hub<'_> {
         }
         let mut count = 0u64;
         {
+            let State {
+                slots,
+                stats,
+                pad_x,
+                pad_out,
+                ..
+            } = st;
+            let k = slots.len();
             let (mut xs, mut outs) = (Vec::new(), Vec::new());
-            for s in st.slots.iter_mut() {
+            for s in slots.iter_mut() {
                 if s.state == SlotState::Requested {
                     xs.push(&s.x[..]);
                     outs.push(&mut s.out[..]);
                 }
             }
-            if xs.len() >= MIN_BATCH {
+            if self.batched {
+                // Pad to the smallest count that keeps the group's lane count.
+                let n = xs[0].len();
+                let mut total = xs.len();
+                while total < k && self.op.batch_lanes(total) != self.lanes {
+                    total += 1;
+                }
+                let pad = total - xs.len();
+                pad_x.resize(n, 0.0);
+                pad_out.resize_with(pad.max(pad_out.len()), Vec::new);
+                for o in pad_out.iter_mut().take(pad) {
+                    o.resize(n, 0.0);
+                    xs.push(&pad_x[..]);
+                    outs.push(&mut o[..]);
+                }
                 self.op.apply_batch(&xs, &mut outs);
-                st.stats.passes += 1;
+                stats.passes += 1;
             } else {
                 for (x, o) in xs.iter().zip(outs.iter_mut()) {
                     self.op.apply(x, o);
                 }
-                st.stats.passes += xs.len() as u64;
+                stats.passes += xs.len() as u64;
             }
         }
         for s in st.slots.iter_mut() {
@@ -200,6 +241,8 @@ pub fn run_lockstep<T: Send>(
     let k = jobs.len();
     let hub = Hub {
         op,
+        batched: k >= MIN_BATCH,
+        lanes: op.batch_lanes(k),
         state: Mutex::new(State {
             slots: (0..k)
                 .map(|_| Slot {
@@ -211,6 +254,8 @@ pub fn run_lockstep<T: Send>(
             live: k,
             waiting: 0,
             stats: BatchStats::default(),
+            pad_x: Vec::new(),
+            pad_out: Vec::new(),
         }),
         cv: Condvar::new(),
     };
@@ -268,8 +313,8 @@ mod tests {
             .collect();
         let (res, stats) = run_lockstep(&game, jobs);
         assert_eq!(stats.vectors, 2 + 4 + 6);
-        // Sub-steps 1–2: three vectors in one pass; 3–4: two, applied singly; 5–6: one.
-        assert_eq!(stats.passes, 2 + 4 + 2);
+        // Three jobs: every sub-step is one batched pass (three vectors, then two, then one).
+        assert_eq!(stats.passes, 6);
         for (j, outs) in res.iter().enumerate() {
             for (r, got) in outs.iter().enumerate() {
                 let mut want = vec![0.0; n];
@@ -278,6 +323,79 @@ mod tests {
                     assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0));
                 }
             }
+        }
+    }
+
+    /// A dense `f32` game of `n` actions, in a file (the batched kernel's storage).
+    fn f32_game(dir: &std::path::Path, n: usize) -> Box<dyn PreferenceOperator> {
+        let p = dir.join("g.npy");
+        let mut b = crate::io::npy::header_bytes(crate::io::npy::DType::F32, &[n as u64, n as u64]);
+        for k in 0..n * n {
+            b.extend((crate::gen::uniform_entry(5, k / n, k % n) as f32).to_le_bytes());
+        }
+        std::fs::write(&p, b).unwrap();
+        crate::game::open(&p, None).unwrap()
+    }
+
+    fn vector(n: usize, seed: usize, r: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| ((i * 7 + seed * 13 + r * 3) % 17) as f64 / 17.0 + 0.01)
+            .collect()
+    }
+
+    /// `k` jobs; job `j` makes `applies(j)` applies and returns their products' bits.
+    fn products(
+        op: &dyn PreferenceOperator,
+        k: usize,
+        applies: impl Fn(usize) -> usize + Sync,
+    ) -> Vec<Vec<Vec<u64>>> {
+        let n = op.n();
+        let applies = &applies;
+        let jobs: Vec<Job<'_, Vec<Vec<u64>>>> = (0..k)
+            .map(|j| {
+                Box::new(move |op: &dyn PreferenceOperator| {
+                    (0..applies(j))
+                        .map(|r| {
+                            let mut out = vec![0.0; n];
+                            op.apply(&vector(n, j, r), &mut out);
+                            out.iter().map(|x| x.to_bits()).collect()
+                        })
+                        .collect::<Vec<_>>()
+                }) as Job<'_, _>
+            })
+            .collect();
+        run_lockstep(op, jobs).0
+    }
+
+    /// What a resumed sweep relies on: a job's products are the same bits whichever of the
+    /// group's other jobs share its batches (here: all of them, or none).
+    #[test]
+    fn products_do_not_depend_on_the_batch() {
+        let d = tempfile::tempdir().unwrap();
+        let n = 77;
+        let g = f32_game(d.path(), n);
+        // Groups of 12 (the 16-lane kernel, padded) and of 5 (8 lanes).
+        for k in [12, 5] {
+            let all = products(g.as_ref(), k, |j| 3 + j % 4);
+            for alone in [0, k - 1] {
+                let one = products(g.as_ref(), k, |j| if j == alone { 3 + j % 4 } else { 0 });
+                assert_eq!(one[alone], all[alone], "k = {k}, job {alone}");
+            }
+        }
+        // The kernel's lane counts, as `batch_lanes` states them.
+        let xs: Vec<Vec<f64>> = (0..16).map(|v| vector(n, v, 0)).collect();
+        let first = |k: usize| {
+            let xr: Vec<&[f64]> = xs[..k].iter().map(|v| &v[..]).collect();
+            let mut outs = vec![vec![0.0; n]; k];
+            let mut or: Vec<&mut [f64]> = outs.iter_mut().map(|v| &mut v[..]).collect();
+            g.apply_batch(&xr, &mut or);
+            outs.swap_remove(0)
+        };
+        for k in 1..=16 {
+            let same = (1..=16)
+                .find(|&m| g.batch_lanes(m) == g.batch_lanes(k))
+                .unwrap();
+            assert_eq!(first(k), first(same), "batch of {k}");
         }
     }
 }

@@ -7,11 +7,20 @@
 //! ([`lockstep`]). Outputs, in one folder: `runs.csv`, `summary.csv`, `summary.md`, `sweep.json`
 //! (configuration, equilibrium certificates, timings, batching statistics) and `plots/`.
 //!
-//! `runs.csv`, `summary.csv` and `summary.md` are byte-identical for any thread count; they may
-//! differ in the last bits from a sweep run one by one (`--one-by-one`), whose single-vector
-//! kernel sums in a different order from the batched one.
+//! `runs.csv`, `summary.csv` and `summary.md` are byte-identical for any thread count, and
+//! whether or not the sweep was interrupted and resumed; they may differ in the last bits from a
+//! sweep run one by one (`--one-by-one`), whose single-vector kernel sums in a different order
+//! from the batched one.
+//!
+//! **Interruptions.** Every completed game, and the runs of the game in progress (every
+//! [`SweepPersist::every`] iterations, and when the interrupt flag is raised, e.g. by Ctrl-C), are
+//! saved in `OUT/checkpoint/` ([`checkpoint`]); [`SweepPersist::resume`] continues from there.
+//! On an interrupt the sweep saves and returns [`Error::Interrupted`]; the folder is removed
+//! once the sweep completes. The timings in `sweep.json` and `batching.csv` of a resumed sweep
+//! cover only what ran after the resume.
 
 pub mod cache;
+pub mod checkpoint;
 pub mod config;
 pub mod lockstep;
 pub mod plots;
@@ -24,8 +33,12 @@ pub use runner::Mode;
 use crate::error::{Error, Result};
 use crate::io::atomic::{self, AtomicFile};
 use cache::GameSpec;
+use checkpoint::{GameCheckpoint, SavedGame, SweepCheckpoint};
+use runner::{GameEnd, GamePersist};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Where a sweep writes and what it draws.
@@ -37,6 +50,40 @@ pub struct SweepOptions {
     pub formats: plots::Formats,
     /// Also run every game one by one and write `batching.csv` (timings and differences).
     pub compare: bool,
+    pub persist: SweepPersist,
+}
+
+/// Checkpoints, resume and interruption of a sweep (see the module docs).
+#[derive(Clone, Debug, Default)]
+pub struct SweepPersist {
+    /// Save the state of every run in progress after every `K`-th iteration.
+    pub every: Option<u64>,
+    /// Continue from `OUT/checkpoint/` (start afresh if there is none).
+    pub resume: bool,
+    /// When set (e.g. by a SIGINT handler), the sweep saves and returns [`Error::Interrupted`].
+    pub interrupt: Option<Arc<AtomicBool>>,
+}
+
+/// Every setting that affects a sweep's results, one `key=value` per line (floats in their
+/// shortest exact form), so that a refused resume names what changed.
+pub fn fingerprint(cfg: &SweepConfig, mode: Mode) -> String {
+    let names = |v: &[crate::algo::AlgoKind]| -> Vec<&str> { v.iter().map(|k| k.name()).collect() };
+    let families: Vec<String> = cfg
+        .families
+        .iter()
+        .map(|&f| cache::family_name(f))
+        .collect();
+    format!(
+        "families={families:?}\nsizes={:?}\nstructured_sizes={:?}\nbetas={:?}\nalgos={:?}\n\
+         seeds={:?}\niters={:?}\nparams={}\nmode={mode:?}\n",
+        cfg.sizes,
+        cfg.structured_sizes,
+        cfg.betas,
+        names(&cfg.algos),
+        cfg.seeds,
+        cfg.iters,
+        serde_json::to_string(&cfg.params).expect("params serialise"),
+    )
 }
 
 /// What a sweep wrote and measured.
@@ -76,8 +123,22 @@ pub fn run(
     progress: &mut dyn FnMut(&str),
 ) -> Result<SweepReport> {
     cfg.validate()?;
+    let persist = &opt.persist;
+    if persist.every == Some(0) {
+        return Err(Error::Param("--checkpoint-every must be at least 1".into()));
+    }
     let wall = Instant::now();
     std::fs::create_dir_all(&opt.out).map_err(|e| Error::io(&opt.out, e))?;
+    let ck = SweepCheckpoint::new(&opt.out);
+    let fp = fingerprint(cfg, opt.mode);
+    let resuming = persist.resume && ck.exists();
+    if resuming {
+        ck.check(&fp)?;
+    } else {
+        ck.start(&fp)?;
+    }
+    let interrupt = persist.interrupt.as_deref();
+    let interrupted = || interrupt.is_some_and(|f| f.load(Ordering::Relaxed));
     let runs_path = opt.out.join("runs.csv");
     let mut runs_csv = AtomicFile::create(&runs_path)?;
     writeln!(runs_csv, "{}", summary::RUNS_HEADER).map_err(|e| Error::io(&runs_path, e))?;
@@ -88,57 +149,81 @@ pub fn run(
     let mut solve_seconds = 0.0;
     let mut compare_rows = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
+        if interrupted() {
+            return Err(Error::Interrupted(ck.dir.clone()));
+        }
         let t = Instant::now();
         let (path, fresh) = spec.ensure(&opt.cache)?;
         let gen_s = t.elapsed().as_secs_f64();
-        let op = crate::game::open(&path, None)?;
-        let o = runner::run_game(op.as_ref(), *spec, cfg, opt.mode)?;
-        if opt.compare {
-            let single = runner::run_game(op.as_ref(), *spec, cfg, Mode::OneByOne)?;
-            compare_rows.push(format!(
-                "{},{},{},{},{},{},{:.4},{:.4},{:.3},{:e}",
-                spec.family_name(),
-                spec.n,
-                spec.seed,
-                o.runs.len(),
-                o.stats.vectors,
-                o.stats.passes,
-                o.seconds,
-                single.seconds,
-                single.seconds / o.seconds,
-                max_rel_diff(&o.runs, &single.runs),
-            ));
+        let game_fp = crate::run::fingerprint::game_file(&path)?;
+        let (g, resumed) = match ck.load_game(i, &game_fp, spec)? {
+            Some(g) => (g, true),
+            None => (
+                solve_game(&path, *spec, cfg, opt, &ck, i, &game_fp)?
+                    .ok_or_else(|| Error::Interrupted(ck.dir.clone()))?,
+                false,
+            ),
+        };
+        let g = if resumed {
+            g
+        } else {
+            let g = SavedGame {
+                generated: fresh,
+                generate_seconds: gen_s,
+                ..g
+            };
+            ck.save_game(i, &game_fp, &g, spec)?;
+            g
+        };
+        if let Some(row) = &g.compare {
+            compare_rows.push(row.clone());
         }
-        for r in &o.runs {
+        for r in &g.runs {
             summary::write_runs(&mut runs_csv, r)?;
         }
-        progress(&format!(
-            "[{}/{}] {} n={} seed={}: {} {:.1}s, solved {} runs in {:.1}s ({} operator vectors in {} passes)",
+        let head = format!(
+            "[{}/{}] {} n={} seed={}:",
             i + 1,
             specs.len(),
             spec.family_name(),
             spec.n,
-            spec.seed,
-            if fresh { "generated in" } else { "cached, opened in" },
-            gen_s,
-            o.runs.len(),
-            o.seconds,
-            o.stats.vectors,
-            o.stats.passes,
-        ));
-        stats.passes += o.stats.passes;
-        stats.vectors += o.stats.vectors;
-        solve_seconds += o.seconds;
+            spec.seed
+        );
+        if resumed {
+            progress(&format!(
+                "{head} {} runs, done before the interruption (from {})",
+                g.runs.len(),
+                ck.dir.display()
+            ));
+        } else {
+            progress(&format!(
+                "{head} {} {:.1}s, solved {} runs in {:.1}s ({} operator vectors in {} passes)",
+                if fresh {
+                    "generated in"
+                } else {
+                    "cached, opened in"
+                },
+                gen_s,
+                g.runs.len(),
+                g.solve_seconds,
+                g.stats.vectors,
+                g.stats.passes,
+            ));
+        }
+        stats.passes += g.stats.passes;
+        stats.vectors += g.stats.vectors;
+        solve_seconds += g.solve_seconds;
         per_game.push(serde_json::json!({
             "game": spec,
-            "file": path,
-            "generated": fresh,
-            "generate_seconds": gen_s,
-            "solve_seconds": o.seconds,
-            "batching": o.stats,
-            "equilibria": o.equilibria,
+            "file": g.file,
+            "generated": g.generated,
+            "generate_seconds": g.generate_seconds,
+            "solve_seconds": g.solve_seconds,
+            "batching": g.stats,
+            "equilibria": g.equilibria,
+            "resumed": resumed,
         }));
-        all.extend(o.runs);
+        all.extend(g.runs);
     }
     runs_csv.commit()?;
     let rows = summary::summarise(&all);
@@ -169,12 +254,14 @@ pub fn run(
         "batching": stats,
         "solve_seconds": solve_seconds,
         "wall_seconds": wall_seconds,
+        "checkpoint": { "every": persist.every, "resumed": resuming },
         "memory": crate::run::memory::snapshot(),
     });
     let json = opt.out.join("sweep.json");
     let text = serde_json::to_string_pretty(&record).expect("sweep record serialises");
     atomic::write_all(&json, text.as_bytes())?;
     files.push(json);
+    ck.remove()?;
     Ok(SweepReport {
         files,
         games: specs.len(),
@@ -184,6 +271,69 @@ pub fn run(
         stats,
         summary: rows,
     })
+}
+
+/// Solves game `i` (file `path`), saving into and continuing from `ck`; `None` if interrupted.
+fn solve_game(
+    path: &Path,
+    spec: GameSpec,
+    cfg: &SweepConfig,
+    opt: &SweepOptions,
+    ck: &SweepCheckpoint,
+    i: usize,
+    game_fp: &str,
+) -> Result<Option<SavedGame>> {
+    let op = crate::game::open(path, None)?;
+    let gck = GameCheckpoint {
+        dir: ck.game_dir(i),
+        game: game_fp.to_string(),
+        n: op.n(),
+    };
+    let interrupt = opt.persist.interrupt.as_deref();
+    let persist = GamePersist {
+        ck: Some(&gck),
+        every: opt.persist.every,
+        interrupt,
+    };
+    let o = match runner::run_game(op.as_ref(), spec, cfg, opt.mode, persist)? {
+        GameEnd::Done(o) => o,
+        GameEnd::Interrupted => return Ok(None),
+    };
+    let compare = if opt.compare {
+        let timing = GamePersist {
+            interrupt,
+            ..GamePersist::default()
+        };
+        let single = match runner::run_game(op.as_ref(), spec, cfg, Mode::OneByOne, timing)? {
+            GameEnd::Done(s) => s,
+            GameEnd::Interrupted => return Ok(None),
+        };
+        Some(format!(
+            "{},{},{},{},{},{},{:.4},{:.4},{:.3},{:e}",
+            spec.family_name(),
+            spec.n,
+            spec.seed,
+            o.runs.len(),
+            o.stats.vectors,
+            o.stats.passes,
+            o.seconds,
+            single.seconds,
+            single.seconds / o.seconds,
+            max_rel_diff(&o.runs, &single.runs),
+        ))
+    } else {
+        None
+    };
+    Ok(Some(SavedGame {
+        file: path.to_path_buf(),
+        generated: false,
+        generate_seconds: 0.0,
+        solve_seconds: o.seconds,
+        stats: o.stats,
+        compare,
+        equilibria: o.equilibria,
+        runs: o.runs,
+    }))
 }
 
 /// Re-summarises and re-draws a finished sweep from its `runs.csv` (no solving); returns the

@@ -1,7 +1,12 @@
 //! One game of the sweep: `π*` at every β, then every (β, algorithm) run, all through the
 //! lock-step batcher (or one by one, to measure what batching saves).
+//!
+//! With a [`GameCheckpoint`], each `π*` is saved once solved and each run saves its iterates and
+//! its algorithm's state every `--checkpoint-every` iterations, when interrupted and when it
+//! ends; what is saved there is picked up again instead of being recomputed.
 
 use super::cache::GameSpec;
+use super::checkpoint::{GameCheckpoint, SavedRun};
 use super::config::SweepConfig;
 use super::lockstep::{run_lockstep, BatchStats, Job};
 use crate::algo::{AlgoKind, Schedule, StepSpec};
@@ -11,7 +16,9 @@ use crate::game::PreferenceOperator;
 use crate::metrics::{self, Metrics};
 use crate::oracle::OracleSpec;
 use crate::policy;
-use crate::run::{self, MetricsMode, RunSpec};
+use crate::run::{self, MetricsMode, Persist, RunSpec, RunState, StopReason};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Memory the lock-step vectors of one group of runs may use (each run holds about a dozen
@@ -59,6 +66,30 @@ pub struct GameOutcome {
     pub seconds: f64,
 }
 
+/// How a game ended.
+pub enum GameEnd {
+    Done(GameOutcome),
+    /// Stopped by the interrupt flag; what was done is in the checkpoint.
+    Interrupted,
+}
+
+/// Checkpoints and interruption of one game.
+#[derive(Clone, Copy, Default)]
+pub struct GamePersist<'a> {
+    /// Where equilibria and runs are saved, and picked up from (`None`: nothing is saved).
+    pub ck: Option<&'a GameCheckpoint>,
+    /// Save every run's state after every `K`-th iteration.
+    pub every: Option<u64>,
+    /// When set, every run saves its state and stops.
+    pub interrupt: Option<&'a AtomicBool>,
+}
+
+impl GamePersist<'_> {
+    fn interrupted(&self) -> bool {
+        self.interrupt.is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+}
+
 /// Whether runs sharing a game are batched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -91,32 +122,54 @@ fn execute<'s, T: Send>(
     }
 }
 
-/// Runs the sweep's cell for one game file.
+/// Runs the sweep's cell for one game file, continuing from what `persist.ck` holds.
 pub fn run_game(
     op: &dyn PreferenceOperator,
     spec: GameSpec,
     cfg: &SweepConfig,
     mode: Mode,
-) -> Result<GameOutcome> {
+    persist: GamePersist<'_>,
+) -> Result<GameEnd> {
     let t = Instant::now();
     let n = op.n();
     let theta_ref = policy::uniform_theta(n);
     let group = (GROUP_BYTES / (n * 8 * VECTORS_PER_RUN)).clamp(1, GROUP_MAX);
     let mut stats = BatchStats::default();
+    if let Some(ck) = persist.ck {
+        ck.create_dir()?;
+    }
 
-    let eq_jobs: Vec<Job<'_, Result<Equilibrium>>> = cfg
-        .betas
-        .iter()
-        .map(|&beta| {
-            let theta_ref = &theta_ref;
-            Box::new(move |op: &dyn PreferenceOperator| {
-                equilibrium::solve(op, theta_ref, EquilibriumParams::new(beta))
-            }) as Job<'_, _>
-        })
-        .collect();
-    let equilibria: Vec<Equilibrium> = execute(op, eq_jobs, mode, group, &mut stats)
+    // Every β is a job, the solved ones returning at once: the lock-step groups, and so the
+    // batches' kernel, are those of an uninterrupted sweep.
+    let mut eq_jobs: Vec<Job<'_, Result<Option<Equilibrium>>>> =
+        Vec::with_capacity(cfg.betas.len());
+    for (bi, &beta) in cfg.betas.iter().enumerate() {
+        let saved = match persist.ck {
+            Some(ck) => ck.load_eq(bi, beta)?,
+            None => None,
+        };
+        let theta_ref = &theta_ref;
+        eq_jobs.push(Box::new(move |op: &dyn PreferenceOperator| {
+            if saved.is_some() || persist.interrupted() {
+                return Ok(saved);
+            }
+            let e = equilibrium::solve(op, theta_ref, EquilibriumParams::new(beta))?;
+            if let Some(ck) = persist.ck {
+                ck.save_eq(bi, beta, &e)?;
+            }
+            Ok(Some(e))
+        }));
+    }
+    let equilibria: Vec<Option<Equilibrium>> = execute(op, eq_jobs, mode, group, &mut stats)
         .into_iter()
         .collect::<Result<_>>()?;
+    // An equilibrium solve is not interrupted; those not started are solved on resume.
+    let Some(equilibria) = equilibria.into_iter().collect::<Option<Vec<_>>>() else {
+        return Ok(GameEnd::Interrupted);
+    };
+    if persist.interrupted() {
+        return Ok(GameEnd::Interrupted);
+    }
 
     let mut cells = Vec::new();
     for (bi, &beta) in cfg.betas.iter().enumerate() {
@@ -124,20 +177,42 @@ pub fn run_game(
             cells.push((bi, beta, kind));
         }
     }
-    let run_jobs: Vec<Job<'_, Result<Vec<RunResult>>>> = cells
+    let mut saved = Vec::with_capacity(cells.len());
+    for (j, &(_, beta, kind)) in cells.iter().enumerate() {
+        saved.push(match persist.ck {
+            Some(ck) => ck.load_run(j, beta, kind)?,
+            None => None,
+        });
+    }
+    let run_jobs: Vec<Job<'_, Result<Option<Vec<RunResult>>>>> = cells
         .iter()
-        .map(|&(bi, beta, kind)| {
+        .zip(saved)
+        .enumerate()
+        .map(|(j, (&(bi, beta, kind), saved))| {
             let (theta_ref, star) = (&theta_ref, &equilibria[bi].theta);
             Box::new(move |op: &dyn PreferenceOperator| {
-                one_run(op, spec, cfg, beta, kind, theta_ref, star)
+                let cell = Cell {
+                    game: spec,
+                    beta,
+                    kind,
+                    index: j,
+                };
+                one_run(op, cfg, cell, theta_ref, star, persist, saved)
             }) as Job<'_, _>
         })
         .collect();
     let mut runs = Vec::new();
+    let mut interrupted = false;
     for r in execute(op, run_jobs, mode, group, &mut stats) {
-        runs.extend(r?);
+        match r? {
+            Some(r) => runs.extend(r),
+            None => interrupted = true,
+        }
     }
-    Ok(GameOutcome {
+    if interrupted {
+        return Ok(GameEnd::Interrupted);
+    }
+    Ok(GameEnd::Done(GameOutcome {
         runs,
         equilibria: cfg
             .betas
@@ -147,21 +222,64 @@ pub fn run_game(
             .collect(),
         stats,
         seconds: t.elapsed().as_secs_f64(),
-    })
+    }))
+}
+
+/// One (β, algorithm) cell of a game.
+struct Cell {
+    game: GameSpec,
+    beta: f64,
+    kind: AlgoKind,
+    /// Its position among the game's cells (names its checkpoint file).
+    index: usize,
 }
 
 /// One algorithm from `μ` with its default step and full metrics; its rows split by label.
+/// Continues from `saved`; `None` if interrupted (its state saved in `persist.ck`).
 fn one_run(
     op: &dyn PreferenceOperator,
-    game: GameSpec,
     cfg: &SweepConfig,
-    beta: f64,
-    kind: AlgoKind,
+    cell: Cell,
     theta_ref: &[f64],
     star: &[f64],
-) -> Result<Vec<RunResult>> {
+    persist: GamePersist<'_>,
+    saved: Option<SavedRun>,
+) -> Result<Option<Vec<RunResult>>> {
+    let Cell {
+        game,
+        beta,
+        kind,
+        index,
+    } = cell;
     // The default step, validated (e.g. mmd's α = 4β is refused at β = 0).
     let (step, _) = StepSpec::Default.resolve(kind, beta)?;
+    let kl0 = metrics::kl(star, theta_ref);
+    let results = |series: Vec<(String, Vec<Record>)>| {
+        series
+            .into_iter()
+            .map(|(algo, records)| RunResult {
+                game,
+                beta,
+                algo,
+                alpha: step.alpha,
+                kl0,
+                records,
+            })
+            .collect()
+    };
+    let (state, series) = match saved {
+        // Saved without a state: the run had ended.
+        Some(SavedRun {
+            state: None,
+            series,
+        }) => return Ok(Some(results(series))),
+        Some(SavedRun {
+            state: Some(st),
+            series,
+        }) => (Some(st), series),
+        None if persist.interrupted() => return Ok(None),
+        None => (None, Vec::new()),
+    };
     let spec = RunSpec {
         kind,
         beta,
@@ -175,21 +293,25 @@ fn one_run(
         theta_star: Some(star),
         oracle: OracleSpec::exact(),
     };
-    let mut labels: Vec<String> = Vec::new();
-    let mut records: Vec<Vec<Record>> = Vec::new();
-    run::run(
+    let series = RefCell::new(series);
+    let mut save = |st: &RunState| match persist.ck {
+        Some(ck) => ck.save_run(index, beta, kind, Some(st), &series.borrow()),
+        None => Ok(()),
+    };
+    let interrupted = || persist.interrupted();
+    let info = run::run_persistent(
         op,
         &spec,
         &mut |r| {
-            let at = match labels.iter().position(|l| l == r.algo) {
+            let mut s = series.borrow_mut();
+            let at = match s.iter().position(|(l, _)| l == r.algo) {
                 Some(i) => i,
                 None => {
-                    labels.push(r.algo.to_string());
-                    records.push(Vec::new());
-                    labels.len() - 1
+                    s.push((r.algo.to_string(), Vec::new()));
+                    s.len() - 1
                 }
             };
-            records[at].push(Record {
+            s[at].1.push(Record {
                 iter: r.iter,
                 queries: r.queries,
                 m: r.metrics,
@@ -197,25 +319,28 @@ fn one_run(
             Ok(())
         },
         &mut || {},
+        Some(Persist {
+            resume: state,
+            every: persist.every,
+            interrupted: &interrupted,
+            save: &mut save,
+        }),
     )
-    .map_err(|e| {
-        Error::Param(format!(
+    .map_err(|e| match e {
+        // A checkpoint that cannot be written names its own file.
+        e @ Error::Io { .. } => e,
+        e => Error::Param(format!(
             "{} n={} β={beta} {kind}: {e}",
             game.family_name(),
             game.n
-        ))
+        )),
     })?;
-    let kl0 = metrics::kl(star, theta_ref);
-    Ok(labels
-        .into_iter()
-        .zip(records)
-        .map(|(algo, records)| RunResult {
-            game,
-            beta,
-            algo,
-            alpha: step.alpha,
-            kl0,
-            records,
-        })
-        .collect())
+    if info.stop == StopReason::Interrupted {
+        return Ok(None);
+    }
+    let series = series.into_inner();
+    if let Some(ck) = persist.ck {
+        ck.save_run(index, beta, kind, None, &series)?;
+    }
+    Ok(Some(results(series)))
 }

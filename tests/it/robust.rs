@@ -498,3 +498,162 @@ fn sigkill_mid_sweep_leaves_the_previous_outputs() {
     ok(&refs(&args("5,6")));
     assert_ne!(std::fs::read(out.join("runs.csv")).unwrap(), before[0]);
 }
+
+/// The sweep of the resume tests: two uniform (dense `f32`, the batched kernel) and two
+/// low-rank games, six runs each, with `extra` flags.
+fn sweep_args(out: &Path, cache: &Path, betas: &str, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "sweep",
+        "--families",
+        "uniform,low-rank",
+        "--sizes",
+        "64",
+        "--structured-sizes",
+        "500",
+        "--betas",
+        betas,
+        "--algos",
+        "nash-mp,mmd,omwu",
+        "--seeds",
+        "0,1",
+        "--iters",
+        "100",
+        "--out",
+        s(out),
+        "--cache",
+        s(cache),
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect();
+    a.extend(extra.iter().map(|x| x.to_string()));
+    a
+}
+
+/// `runs.csv`, `summary.csv` and `summary.md` byte for byte; the checkpoint gone.
+fn assert_same_sweep(full: &Path, part: &Path) {
+    for f in ["runs.csv", "summary.csv", "summary.md"] {
+        let (a, b) = (std::fs::read(full.join(f)), std::fs::read(part.join(f)));
+        assert!(
+            a.as_ref().unwrap() == b.as_ref().unwrap(),
+            "{f} differs from the uninterrupted sweep's"
+        );
+    }
+    assert!(
+        !part.join("checkpoint").exists(),
+        "checkpoint removed after completion"
+    );
+    assert!(
+        temps(part).is_empty(),
+        "stale temporaries: {:?}",
+        temps(part)
+    );
+}
+
+#[test]
+fn sigkill_mid_sweep_then_resume_matches_an_uninterrupted_sweep() {
+    let t = Tmp::new();
+    let (full, part, cache) = (t.path("full"), t.path("part"), t.path("cache"));
+    ok(&refs(&sweep_args(&full, &cache, "0.2,1", &[])));
+    let every = ["--checkpoint-every", "10"];
+    let mut child = spawn(&refs(&sweep_args(&part, &cache, "0.2,1", &every)));
+    // Inside the second (uniform) game: its last run has saved a state.
+    let run = part.join("checkpoint/game-0001/run-05.nmpsw");
+    wait_until("a run's checkpoint in the second game", || run.exists());
+    let finished = child.try_wait().unwrap().is_some();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!finished, "the sweep ended before it could be killed");
+    assert!(part.join("checkpoint/game-0000.nmpsw").exists());
+    assert!(!part.join("runs.csv").exists(), "no output before the end");
+    let resume = [&every[..], &["--resume"]].concat();
+    let o = nashmp(&refs(&sweep_args(&part, &cache, "0.2,1", &resume)));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("[1/4] uniform n=64 seed=0: 6 runs, done before the interruption"),
+        "{err}"
+    );
+    assert_same_sweep(&full, &part);
+}
+
+#[test]
+fn sigint_mid_sweep_saves_exits_130_refuses_changes_and_resumes() {
+    let t = Tmp::new();
+    let (full, part, cache) = (t.path("full"), t.path("part"), t.path("cache"));
+    ok(&refs(&sweep_args(&full, &cache, "0.2,1", &[])));
+    // No --checkpoint-every: completed games and, on SIGINT, the runs in progress are saved.
+    let child = spawn(&refs(&sweep_args(&part, &cache, "0.2,1", &[])));
+    wait_until("the first game saved", || {
+        part.join("checkpoint/game-0000.nmpsw").exists()
+    });
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill(1)");
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "stderr: {err}");
+    assert!(
+        err.contains("interrupted") && err.contains("--resume") && !err.contains("panicked"),
+        "{err}"
+    );
+    let ck = part.join("checkpoint");
+    assert!(ck.join("sweep.txt").exists() && ck.join("game-0000.nmpsw").exists());
+    assert!(!part.join("runs.csv").exists(), "no partial runs.csv");
+
+    // A changed grid or game file: refused, naming what changed.
+    fails(
+        &refs(&sweep_args(&part, &cache, "0.5,1", &["--resume"])),
+        &[
+            "cannot resume",
+            "sweep arguments changed",
+            "then: betas=[0.2, 1.0]",
+            "now: betas=[0.5, 1.0]",
+        ],
+    );
+    let mut games: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("uniform-n64"))
+        .collect();
+    games.sort();
+    assert_eq!(games.len(), 2, "{games:?}");
+    let original = std::fs::read(&games[0]).unwrap();
+    std::fs::copy(&games[1], &games[0]).unwrap();
+    fails(
+        &refs(&sweep_args(&part, &cache, "0.2,1", &["--resume"])),
+        &["cannot resume", "game file changed"],
+    );
+    std::fs::write(&games[0], original).unwrap();
+
+    ok(&refs(&sweep_args(&part, &cache, "0.2,1", &["--resume"])));
+    assert_same_sweep(&full, &part);
+}
+
+#[test]
+fn sweep_resume_without_a_checkpoint_starts_afresh_with_a_warning() {
+    let t = Tmp::new();
+    let (out, cache) = (t.path("out"), t.path("cache"));
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a = sweep_args(&out, &cache, "1", extra);
+        let at = a.iter().position(|x| x == "100").unwrap();
+        a[at] = "5".into();
+        a
+    };
+    let o = nashmp(&refs(&args(&["--resume", "--checkpoint-every", "2"])));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("warning: --resume: no checkpoint")
+            && err.contains("starting from the beginning"),
+        "{err}"
+    );
+    assert!(out.join("runs.csv").exists() && !out.join("checkpoint").exists());
+    fails(
+        &refs(&args(&["--checkpoint-every", "0"])),
+        &["--checkpoint-every must be at least 1"],
+    );
+}
