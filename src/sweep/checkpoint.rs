@@ -226,6 +226,8 @@ struct CertRec {
     exploit: u64,
     exploit0: u64,
     stop: EqStop,
+    memory: usize,
+    rejected: u64,
 }
 
 impl CertRec {
@@ -238,6 +240,8 @@ impl CertRec {
             exploit: e.exploit.to_bits(),
             exploit0: e.exploit0.to_bits(),
             stop: e.stop,
+            memory: e.memory,
+            rejected: e.rejected,
         }
     }
     fn equilibrium(&self, theta: Vec<f64>) -> Equilibrium {
@@ -249,6 +253,8 @@ impl CertRec {
             exploit: f64::from_bits(self.exploit),
             exploit0: f64::from_bits(self.exploit0),
             stop: self.stop,
+            memory: self.memory,
+            rejected: self.rejected,
         }
     }
 }
@@ -800,6 +806,8 @@ mod tests {
             exploit: 2e-13,
             exploit0: 0.5,
             stop: EqStop::Converged,
+            memory: 16,
+            rejected: 3,
         };
         g.save_eq(1, 0.2, &eq).unwrap();
         let back = g.load_eq(1, 0.2).unwrap().unwrap();
@@ -836,6 +844,8 @@ mod tests {
                     exploit: 0.0,
                     exploit0: 0.0,
                     stop: EqStop::Stalled,
+                    memory: 0,
+                    rejected: 0,
                 },
             }],
             runs: vec![super::super::runner::RunResult {
