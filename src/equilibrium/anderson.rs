@@ -17,7 +17,8 @@ use std::collections::VecDeque;
 /// The last `m` differences and their residuals' Gram matrix.
 pub struct Anderson {
     m: usize,
-    dx: VecDeque<Vec<f64>>,
+    /// `Δg_j = Δx_j + Δf_j`, the differences of the map's values `g = Φ(x) = x + f`.
+    dg: VecDeque<Vec<f64>>,
     df: VecDeque<Vec<f64>>,
     /// `gram[i][j] = Δf_i · Δf_j`, in the order of `df`.
     gram: VecDeque<VecDeque<f64>>,
@@ -30,7 +31,7 @@ impl Anderson {
     pub fn new(m: usize) -> Self {
         Anderson {
             m: m.max(1),
-            dx: VecDeque::new(),
+            dg: VecDeque::new(),
             df: VecDeque::new(),
             gram: VecDeque::new(),
             prev: None,
@@ -39,7 +40,7 @@ impl Anderson {
 
     /// Forgets everything (after a rejected step).
     pub fn reset(&mut self) {
-        self.dx.clear();
+        self.dg.clear();
         self.df.clear();
         self.gram.clear();
         self.prev = None;
@@ -56,79 +57,95 @@ impl Anderson {
 
     /// Records the pair `(x, f = Φ(x) − x)` and writes the accelerated next iterate into `out`
     /// (the plain `x + f` while the history is empty or its least-squares problem is singular).
+    ///
+    /// Three passes over the history: the new differences, every dot product at once (the new
+    /// Gram row and the right-hand side `ΔFᵀ f`), and the combination.
     pub fn step(&mut self, x: &[f64], f: &[f64], out: &mut [f64]) {
         let n = x.len();
-        if let Some((px, pf)) = self.prev.take() {
-            let (mut ndx, mut ndf) = if self.df.len() == self.m {
+        let mut has_new = false;
+        if let Some((mut px, mut pf)) = self.prev.take() {
+            let (mut ndg, mut ndf) = if self.df.len() == self.m {
                 // Recycle the oldest buffers.
                 self.gram.pop_front();
                 for row in self.gram.iter_mut() {
                     row.pop_front();
                 }
                 (
-                    self.dx.pop_front().unwrap_or_default(),
+                    self.dg.pop_front().unwrap_or_default(),
                     self.df.pop_front().unwrap_or_default(),
                 )
             } else {
                 (Vec::new(), Vec::new())
             };
-            ndx.resize(n, 0.0);
+            ndg.resize(n, 0.0);
             ndf.resize(n, 0.0);
-            vector::fill(&mut ndx, |i| x[i] - px[i]);
-            vector::fill(&mut ndf, |i| f[i] - pf[i]);
-            let k = self.df.len();
-            let dots = {
-                let df = &self.df;
-                let new = &ndf;
-                vector::sums_by(n, k + 1, |i, acc| {
-                    for (a, d) in acc.iter_mut().zip(df.iter()) {
-                        *a += d[i] * new[i];
-                    }
-                    acc[k] += new[i] * new[i];
-                })
-            };
-            for (row, &d) in self.gram.iter_mut().zip(&dots) {
-                row.push_back(d);
-            }
-            self.gram.push_back(dots.iter().copied().collect());
-            self.dx.push_back(ndx);
+            chunked(&mut ndf, |lo, o| {
+                for (i, v) in o.iter_mut().enumerate() {
+                    *v = f[lo + i] - pf[lo + i];
+                }
+            });
+            chunked(&mut ndg, |lo, o| {
+                for (i, v) in o.iter_mut().enumerate() {
+                    let j = lo + i;
+                    *v = (x[j] - px[j]) + (f[j] - pf[j]);
+                }
+            });
+            self.dg.push_back(ndg);
             self.df.push_back(ndf);
-            // Reuse the previous pair's buffers for the new one.
-            let (mut sx, mut sf) = (px, pf);
-            sx.copy_from_slice(x);
-            sf.copy_from_slice(f);
-            self.prev = Some((sx, sf));
+            px.copy_from_slice(x);
+            pf.copy_from_slice(f);
+            self.prev = Some((px, pf));
+            has_new = true;
         } else {
             self.prev = Some((x.to_vec(), f.to_vec()));
         }
-
-        let gamma = self.coefficients(f);
-        let (dx, df) = (&self.dx, &self.df);
-        match gamma {
-            Some(g) if !g.is_empty() => vector::fill(out, |i| {
-                let mut v = x[i] + f[i];
-                for (j, gj) in g.iter().enumerate() {
-                    v -= gj * (dx[j][i] + df[j][i]);
+        let k = self.df.len();
+        if k == 0 {
+            vector::fill(out, |i| x[i] + f[i]);
+            return;
+        }
+        // dots[j] = Δf_j · f, dots[k + j] = Δf_j · Δf_new.
+        let dots = {
+            let df = &self.df;
+            let new = &df[k - 1];
+            vector::sums_by_chunk(n, 2 * k, |lo, hi, acc| {
+                for (j, d) in df.iter().enumerate() {
+                    acc[j] += dot(&d[lo..hi], &f[lo..hi]);
+                    if has_new {
+                        acc[k + j] += dot(&d[lo..hi], &new[lo..hi]);
+                    }
                 }
-                v
-            }),
-            _ => vector::fill(out, |i| x[i] + f[i]),
+            })
+        };
+        if has_new {
+            for (row, &d) in self.gram.iter_mut().zip(&dots[k..]) {
+                row.push_back(d);
+            }
+            self.gram.push_back(dots[k..].iter().copied().collect());
+        }
+        match self.coefficients(&dots[..k]) {
+            Some(g) => {
+                let dg = &self.dg;
+                chunked(out, |lo, o| {
+                    let hi = lo + o.len();
+                    for (i, v) in o.iter_mut().enumerate() {
+                        *v = x[lo + i] + f[lo + i];
+                    }
+                    for (gj, d) in g.iter().zip(dg.iter()) {
+                        for (v, dv) in o.iter_mut().zip(&d[lo..hi]) {
+                            *v -= gj * dv;
+                        }
+                    }
+                });
+            }
+            None => vector::fill(out, |i| x[i] + f[i]),
         }
     }
 
-    /// `γ = argmin ‖f − ΔF γ‖` through the ridge-regularised normal equations; `None` if they
-    /// are singular or the result is not finite.
-    fn coefficients(&self, f: &[f64]) -> Option<Vec<f64>> {
-        let k = self.df.len();
-        if k == 0 {
-            return Some(Vec::new());
-        }
-        let df = &self.df;
-        let rhs = vector::sums_by(f.len(), k, |i, acc| {
-            for (a, d) in acc.iter_mut().zip(df.iter()) {
-                *a += d[i] * f[i];
-            }
-        });
+    /// `γ = argmin ‖f − ΔF γ‖` from `rhs = ΔFᵀ f` through the ridge-regularised normal
+    /// equations; `None` if they are singular or the result is not finite.
+    fn coefficients(&self, rhs: &[f64]) -> Option<Vec<f64>> {
+        let k = rhs.len();
         let scale = (0..k).map(|i| self.gram[i][i]).fold(0.0, f64::max);
         if !(scale > 0.0 && scale.is_finite()) {
             return None;
@@ -139,9 +156,34 @@ impl Anderson {
         for (i, row) in a.iter_mut().enumerate() {
             row[i] += 1e-12 * scale;
         }
-        let g = cholesky_solve(a, rhs)?;
+        let g = cholesky_solve(a, rhs.to_vec())?;
         g.iter().all(|v| v.is_finite()).then_some(g)
     }
+}
+
+/// `Σ a_i b_i` with four interleaved accumulators (vectorisable, fixed order).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..4 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// Runs `f(start, chunk)` over fixed chunks of `out` of [`vector::CHUNK`] entries, in parallel.
+fn chunked(out: &mut [f64], f: impl Fn(usize, &mut [f64]) + Sync + Send) {
+    use rayon::prelude::*;
+    out.par_chunks_mut(vector::CHUNK)
+        .enumerate()
+        .for_each(|(c, o)| f(c * vector::CHUNK, o));
 }
 
 /// Solves `A x = b` for symmetric positive definite `A` (small, dense); `None` if `A` is not

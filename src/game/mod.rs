@@ -56,6 +56,13 @@ pub trait PreferenceOperator: Send + Sync {
     fn stored_bytes(&self) -> u64;
     /// One line for logs: storage, dtype, size.
     fn describe(&self) -> String;
+    /// A partition of the actions into `k` classes with `P[i][j] = Q[class(i)][class(j)]`, as
+    /// `(Q row-major k × k, class of every action)`, where the layout stores one (block games).
+    /// The equilibrium solver then solves the `k`-action game exactly and certifies the result
+    /// on the full operator.
+    fn classes(&self) -> Option<(Vec<f64>, Vec<u32>)> {
+        None
+    }
 }
 
 /// The payoff vector `g(π) = P π` for `π = exp(θ)`; `scratch` holds `π`.

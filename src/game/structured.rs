@@ -246,6 +246,14 @@ impl PreferenceOperator for BlockGame {
         self.q()[self.type_of(i) * self.k + self.type_of(j)]
     }
 
+    fn classes(&self) -> Option<(Vec<f64>, Vec<u32>)> {
+        let mut t = vec![0u32; self.n];
+        t.par_iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = self.type_of(i) as u32);
+        Some((self.q().to_vec(), t))
+    }
+
     /// Checks `Q` (finite, in `[0, 1]`, `|Q + Qᵀ − 1| ≤ tol`) and that every type is `< K`.
     fn validate(&self, tol: Option<f64>) -> Result<()> {
         let tol = tol.unwrap_or(1e-9);

@@ -51,6 +51,33 @@ pub fn sums_by(n: usize, m: usize, add: impl Fn(usize, &mut [f64]) + Sync) -> Ve
     total
 }
 
+/// As [`sums_by`], but `add(lo, hi, acc)` adds the terms of the whole chunk `lo..hi` (so it
+/// can work on slices).
+pub fn sums_by_chunk(
+    n: usize,
+    m: usize,
+    add: impl Fn(usize, usize, &mut [f64]) + Sync,
+) -> Vec<f64> {
+    let chunk = |c: usize| {
+        let mut acc = vec![0.0; m];
+        add(c * CHUNK, ((c + 1) * CHUNK).min(n), &mut acc);
+        acc
+    };
+    let chunks = n.div_ceil(CHUNK);
+    let parts: Vec<Vec<f64>> = if n < PAR_MIN {
+        (0..chunks).map(chunk).collect()
+    } else {
+        (0..chunks).into_par_iter().map(chunk).collect()
+    };
+    let mut total = vec![0.0; m];
+    for p in &parts {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    total
+}
+
 /// `max_i f(i)` (`-inf` for `n = 0`). Order-independent, hence deterministic.
 pub fn max_by(n: usize, f: impl Fn(usize) -> f64 + Sync + Send) -> f64 {
     if n < PAR_MIN {

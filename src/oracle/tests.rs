@@ -96,6 +96,7 @@ fn drive(
         theta0: &theta0,
         theta_star: Some(&eq.theta),
         oracle,
+        log_every: 1,
     };
     let mut rows = Vec::new();
     let info = run::run(

@@ -40,6 +40,11 @@ pub struct RunSpec<'a> {
     pub theta_star: Option<&'a [f64]>,
     /// How the algorithm sees the game; metrics always use the exact operator.
     pub oracle: OracleSpec,
+    /// Log (and measure) every `log_every`-th iterate, and always the first and the last
+    /// (`1`: every iterate). Metrics cost several passes over `n`-vectors, about as much as an
+    /// iteration, so very large games in sweeps thin them; `--tol` is checked at logged
+    /// iterates only.
+    pub log_every: u64,
 }
 
 /// One logged iterate.
@@ -293,7 +298,9 @@ pub fn run_persistent(
             (None, Some(q)) => q,
             (None, None) => alg.initial_queries() + k * alg.queries_per_iter(),
         };
-        (last, extra_last) = log(alg.as_ref(), &mut cur, k, queries, seconds)?;
+        if k % spec.log_every.max(1) == 0 || k >= spec.iters {
+            (last, extra_last) = log(alg.as_ref(), &mut cur, k, queries, seconds)?;
+        }
         tick();
     };
     let extras = alg

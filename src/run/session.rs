@@ -262,6 +262,7 @@ pub fn solve(
             theta0: &cfg.theta0,
             theta_star: equilibrium.as_ref().map(|(e, _)| &e.theta[..]),
             oracle: cfg.oracle,
+            log_every: 1,
         };
         let done = &runs;
         let mut save = |st: &super::RunState| -> Result<()> {

@@ -79,7 +79,24 @@ impl Preset {
     }
 }
 
+/// From this many actions on, a sweep measures every [`SweepConfig::log_every`]-th iterate
+/// only: the metrics cost about as much as an iteration, and at n = 10^7 an iteration takes
+/// tenths of a second.
+pub const THIN_FROM: usize = 1_000_000;
+/// Logged iterates per run at least, when thinned.
+pub const THIN_POINTS: u64 = 100;
+
 impl SweepConfig {
+    /// The logging stride of a run of `iters` iterations on `n` actions: 1 below
+    /// [`THIN_FROM`], else about `iters /` [`THIN_POINTS`].
+    pub fn log_every(&self, n: usize, iters: u64) -> u64 {
+        if n < THIN_FROM {
+            1
+        } else {
+            (iters / THIN_POINTS).max(1)
+        }
+    }
+
     /// Checks the grid: non-empty lists, sizes ≥ 2, β > 0 and finite (π* must be unique), family
     /// parameters valid, and every algorithm's default step allowed at every β.
     pub fn validate(&self) -> Result<()> {

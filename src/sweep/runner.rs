@@ -292,6 +292,7 @@ fn one_run(
         theta0: theta_ref,
         theta_star: Some(star),
         oracle: OracleSpec::exact(),
+        log_every: cfg.log_every(op.n(), cfg.algo_iters(kind, beta)),
     };
     let series = RefCell::new(series);
     let mut save = |st: &RunState| match persist.ck {
