@@ -115,6 +115,7 @@ fn queries_to_reach(
         theta0: &theta_ref,
         theta_star: Some(&eq.theta),
         oracle: OracleSpec::pg(pg, 0).expect("valid"),
+        log_every: 1,
     };
     let mut hit = None;
     let mut best = f64::INFINITY;
