@@ -28,6 +28,10 @@ pub struct SweepArgs {
     /// Comma-separated algorithms (each with its default step).
     #[arg(long, value_delimiter = ',')]
     pub algos: Option<Vec<AlgoKind>>,
+    /// Comma-separated algorithms on games of 10^6 actions or more (default: the preset's; full:
+    /// nash-mp only). `--algos` alone sets both.
+    #[arg(long, value_delimiter = ',')]
+    pub large_algos: Option<Vec<AlgoKind>>,
     /// Comma-separated game seeds.
     #[arg(long, value_delimiter = ',')]
     pub seeds: Option<Vec<u64>>,
@@ -86,6 +90,10 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = a.algos {
         cfg.algos = v;
+        cfg.large_algos = None;
+    }
+    if let Some(v) = a.large_algos {
+        cfg.large_algos = Some(v);
     }
     if let Some(v) = a.seeds {
         cfg.seeds = v;

@@ -11,9 +11,9 @@ use crate::gen::{Family, Params};
 pub enum Preset {
     /// Small games and few iterations: seconds, even in a debug build (the test suite runs it).
     Quick,
-    /// `uniform` up to n = 16384, `low-rank` and `block` up to 10^5, β ∈ {0.01, 0.1, 1}, 3 seeds,
-    /// at most 400 Nash-MP iterations: what fits in under 30 minutes on 2 cores (see
-    /// docs/size-independence.md for the larger structured games).
+    /// `uniform` up to n = 16384, `low-rank` and `block` up to 10^7, β ∈ {0.01, 0.1, 1}, 3 seeds,
+    /// at most 400 Nash-MP iterations; Nash-MP, MMD, OMWU and EGPO below 10^6 actions, Nash-MP
+    /// alone from 10^6 on (see docs/size-independence.md for its wall time).
     Full,
 }
 
@@ -27,6 +27,9 @@ pub struct SweepConfig {
     pub structured_sizes: Vec<usize>,
     pub betas: Vec<f64>,
     pub algos: Vec<AlgoKind>,
+    /// Algorithms on games of at least [`THIN_FROM`] actions (`None`: `algos`): at 10^7 an
+    /// iteration takes tenths of a second, so the full preset runs only Nash-MP there.
+    pub large_algos: Option<Vec<AlgoKind>>,
     pub seeds: Vec<u64>,
     /// Nash-MP iterations per run (every algorithm gets the same query budget, `2 × iters`);
     /// `None`: [`auto_iters`] per β.
@@ -56,6 +59,7 @@ impl Preset {
                 structured_sizes: vec![100, 2000],
                 betas: vec![0.2, 1.0],
                 algos: vec![AlgoKind::NashMp, AlgoKind::Mmd, AlgoKind::Omwu],
+                large_algos: None,
                 seeds: vec![0, 1],
                 iters: Some(25),
                 params: Params::default(),
@@ -63,7 +67,7 @@ impl Preset {
             Preset::Full => SweepConfig {
                 families: vec![Family::Uniform, Family::LowRank, Family::Block],
                 sizes: vec![256, 1024, 4096, 16384],
-                structured_sizes: vec![1000, 10_000, 100_000],
+                structured_sizes: vec![1000, 10_000, 100_000, 1_000_000, 10_000_000],
                 betas: vec![0.01, 0.1, 1.0],
                 algos: vec![
                     AlgoKind::NashMp,
@@ -71,6 +75,7 @@ impl Preset {
                     AlgoKind::Omwu,
                     AlgoKind::Egpo,
                 ],
+                large_algos: Some(vec![AlgoKind::NashMp]),
                 seeds: vec![0, 1, 2],
                 iters: None,
                 params: Params::default(),
@@ -135,7 +140,7 @@ impl SweepConfig {
                     "a sweep measures distances to the unique π*, which needs β > 0; got β = {b}"
                 )));
             }
-            for &a in &self.algos {
+            for &a in self.algos.iter().chain(self.large_algos.iter().flatten()) {
                 a.check_alpha(a.default_alpha(b), b)?;
             }
         }
@@ -151,6 +156,14 @@ impl SweepConfig {
             &self.structured_sizes
         } else {
             &self.sizes
+        }
+    }
+
+    /// The algorithms run on games of `n` actions.
+    pub fn algos_at(&self, n: usize) -> &[AlgoKind] {
+        match &self.large_algos {
+            Some(v) if n >= THIN_FROM => v,
+            _ => &self.algos,
         }
     }
 

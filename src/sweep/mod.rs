@@ -75,11 +75,12 @@ pub fn fingerprint(cfg: &SweepConfig, mode: Mode) -> String {
         .collect();
     format!(
         "families={families:?}\nsizes={:?}\nstructured_sizes={:?}\nbetas={:?}\nalgos={:?}\n\
-         seeds={:?}\niters={:?}\nparams={}\nmode={mode:?}\n",
+         large_algos={:?}\nseeds={:?}\niters={:?}\nparams={}\nmode={mode:?}\n",
         cfg.sizes,
         cfg.structured_sizes,
         cfg.betas,
         names(&cfg.algos),
+        cfg.large_algos.as_deref().map(names),
         cfg.seeds,
         cfg.iters,
         serde_json::to_string(&cfg.params).expect("params serialise"),

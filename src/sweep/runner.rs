@@ -173,7 +173,7 @@ pub fn run_game(
 
     let mut cells = Vec::new();
     for (bi, &beta) in cfg.betas.iter().enumerate() {
-        for &kind in &cfg.algos {
+        for &kind in cfg.algos_at(n) {
             cells.push((bi, beta, kind));
         }
     }
