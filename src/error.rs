@@ -103,6 +103,8 @@ pub enum Error {
     },
     #[error("interrupted: the results so far and a checkpoint are in {0}; rerun with --resume to continue")]
     Interrupted(PathBuf),
+    #[error("interrupted during {0}, before anything could be saved; rerun to start again")]
+    InterruptedEarly(String),
 }
 
 impl Error {

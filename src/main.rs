@@ -10,7 +10,7 @@ fn main() -> std::process::ExitCode {
             // 128 + SIGINT, as a shell reports a process stopped by Ctrl-C.
             let interrupted = matches!(
                 e.downcast_ref::<nashmp::Error>(),
-                Some(nashmp::Error::Interrupted(_))
+                Some(nashmp::Error::Interrupted(_) | nashmp::Error::InterruptedEarly(_))
             );
             std::process::ExitCode::from(if interrupted { 130 } else { 2 })
         }

@@ -110,6 +110,17 @@ struct Probation {
     plain: Vec<f64>,
 }
 
+/// As [`solve`], checking `interrupted` at every iteration: `Ok(None)` if it turned true (a
+/// Ctrl-C during a long solve).
+pub fn solve_interruptible(
+    op: &dyn PreferenceOperator,
+    theta_ref: &[f64],
+    params: EquilibriumParams,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<Option<Equilibrium>> {
+    solve_core(op, theta_ref, theta_ref, params, interrupted)
+}
+
 /// As [`solve`], starting from `theta_start` (e.g. the solution at a nearby β, for β paths).
 pub fn solve_from(
     op: &dyn PreferenceOperator,
@@ -117,6 +128,16 @@ pub fn solve_from(
     theta_start: &[f64],
     params: EquilibriumParams,
 ) -> Result<Equilibrium> {
+    Ok(solve_core(op, theta_ref, theta_start, params, &|| false)?.expect("never interrupted"))
+}
+
+fn solve_core(
+    op: &dyn PreferenceOperator,
+    theta_ref: &[f64],
+    theta_start: &[f64],
+    params: EquilibriumParams,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<Option<Equilibrium>> {
     let beta = params.beta;
     if !(beta > 0.0 && beta.is_finite()) {
         return Err(Error::Param(format!(
@@ -169,6 +190,9 @@ pub fn solve_from(
     let mut k = 0u64;
     let mut queries = 0u64;
     let stop = loop {
+        if interrupted() {
+            return Ok(None);
+        }
         payoff(op, &theta, &mut scratch, &mut g);
         queries += 1;
         let r = metrics::residual(&theta, &g, theta_ref, beta);
@@ -234,7 +258,7 @@ pub fn solve_from(
         payoff(op, &theta, &mut scratch, &mut g);
         queries += 1;
     }
-    Ok(Equilibrium {
+    Ok(Some(Equilibrium {
         residual: metrics::residual(&theta, &g, theta_ref, beta),
         exploit: metrics::exploit(&theta, &g, theta_ref, beta),
         exploit0: metrics::exploit0(&g),
@@ -244,7 +268,7 @@ pub fn solve_from(
         stop,
         memory: aa.as_ref().map_or(0, |_| memory),
         rejected,
-    })
+    }))
 }
 
 /// The equilibrium of a game whose entries depend only on the actions' classes
@@ -407,6 +431,27 @@ mod tests {
         );
         let kl = metrics::kl(&full.theta, &fast.theta);
         assert!(kl < 1e-12, "KL(full ‖ reduced) = {kl}");
+    }
+
+    /// An interrupted solve stops at once and says so.
+    #[test]
+    fn interrupt_stops_the_solve() {
+        let g = block(100, 1);
+        let theta_ref = policy::uniform_theta(100);
+        let calls = std::cell::Cell::new(0);
+        let stop = || {
+            calls.set(calls.get() + 1);
+            calls.get() > 3
+        };
+        let mut p = EquilibriumParams::new(0.01);
+        p.memory = 0;
+        assert!(solve_interruptible(&g, &theta_ref, p, &stop)
+            .unwrap()
+            .is_none());
+        assert_eq!(calls.get(), 4);
+        assert!(solve_interruptible(&g, &theta_ref, p, &|| false)
+            .unwrap()
+            .is_some());
     }
 
     /// Results do not depend on the thread count (every reduction is chunked).

@@ -228,7 +228,15 @@ pub fn solve(
         Some(e) => Some(e),
         None if cfg.metrics == MetricsMode::Full => {
             let t = Instant::now();
-            let eq = equilibrium::solve(op, &cfg.theta_ref, EquilibriumParams::new(cfg.beta))?;
+            let stop = || {
+                persist
+                    .interrupt
+                    .as_ref()
+                    .is_some_and(|f| f.load(Ordering::Relaxed))
+            };
+            let params = EquilibriumParams::new(cfg.beta);
+            let eq = equilibrium::solve_interruptible(op, &cfg.theta_ref, params, &stop)?
+                .ok_or_else(|| Error::InterruptedEarly("the π* solve".into()))?;
             Some((eq, t.elapsed().as_secs_f64()))
         }
         None => None,

@@ -72,11 +72,13 @@ fn palette(i: usize) -> RGBColor {
     C[i % C.len()]
 }
 
-/// A line to draw: label, colour index, points.
+/// A line to draw: label, colour index, points, and optional vertical bars `(x, lo, hi)` (e.g.
+/// the spread over seeds).
 struct Line {
     label: String,
     color: usize,
     pts: Vec<(f64, f64)>,
+    bars: Vec<(f64, f64, f64)>,
 }
 
 /// A panel: title, axis labels, lines, and an optional dashed reference line.
@@ -174,6 +176,12 @@ fn draw_panel<DB: DrawingBackend>(
                         .draw_series(pts.iter().map(|&q| Circle::new(q, 3, c.filled())))
                         .map_err(e)?;
                 }
+                let bars = l.bars.iter().filter(|b| keep(b.1) && keep(b.2));
+                chart
+                    .draw_series(bars.map(|&(x, lo, hi)| {
+                        ErrorBar::new_vertical(x, lo, (lo + hi) / 2.0, hi, c.stroke_width(2), 8)
+                    }))
+                    .map_err(e)?;
             }
             if let Some((label, pts)) = &p.dashed {
                 let pts: Vec<(f64, f64)> = pts.iter().copied().filter(|q| keep(q.1)).collect();
@@ -386,6 +394,7 @@ pub fn draw_all(
                             label: format!("n = {}", short(n as f64)),
                             color: color_of(n),
                             pts: geo_mean(seeds, f),
+                            bars: Vec::new(),
                         })
                         .collect(),
                     dashed: dashed.then(|| ("Nash-MP bound (α = 2)".to_string(), bound.clone())),
@@ -430,10 +439,13 @@ pub fn draw_all(
             .iter()
             .map(|(&bb, rows)| {
                 let beta = f64::from_bits(bb);
-                let mut algos: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+                type Pts = (Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
+                let mut algos: BTreeMap<&str, Pts> = BTreeMap::new();
                 for r in rows {
-                    if let Some((m, _, _)) = r.rate {
-                        algos.entry(&r.algo).or_default().push((r.n as f64, m));
+                    if let Some((m, lo, hi)) = r.rate {
+                        let e = algos.entry(&r.algo).or_default();
+                        e.0.push((r.n as f64, m));
+                        e.1.push((r.n as f64, lo, hi));
                     }
                 }
                 let ns = bounds(rows.iter().map(|r| r.n as f64)).unwrap_or((1.0, 10.0));
@@ -446,10 +458,11 @@ pub fn draw_all(
                     lines: algos
                         .into_iter()
                         .enumerate()
-                        .map(|(i, (a, pts))| Line {
+                        .map(|(i, (a, (pts, bars)))| Line {
                             label: a.to_string(),
                             color: i,
                             pts,
+                            bars,
                         })
                         .collect(),
                     dashed: Some((
@@ -460,7 +473,7 @@ pub fn draw_all(
             })
             .collect();
         files.extend(save(dir, &format!("rate-{family}"), formats,
-            &format!("{family}: fitted per-query contraction of KL(π*‖π_k) (median over seeds; lower is faster)"), &panels, false)?);
+            &format!("{family}: fitted per-query contraction of KL(π*‖π_k) (median over seeds, bars: min to max; lower is faster)"), &panels, false)?);
     }
     Ok(files)
 }

@@ -153,7 +153,11 @@ pub fn run_game(
             if saved.is_some() || persist.interrupted() {
                 return Ok(saved);
             }
-            let e = equilibrium::solve(op, theta_ref, EquilibriumParams::new(beta))?;
+            let params = EquilibriumParams::new(beta);
+            let stop = || persist.interrupted();
+            let Some(e) = equilibrium::solve_interruptible(op, theta_ref, params, &stop)? else {
+                return Ok(None);
+            };
             if let Some(ck) = persist.ck {
                 ck.save_eq(bi, beta, &e)?;
             }
@@ -163,7 +167,8 @@ pub fn run_game(
     let equilibria: Vec<Option<Equilibrium>> = execute(op, eq_jobs, mode, group, &mut stats)
         .into_iter()
         .collect::<Result<_>>()?;
-    // An equilibrium solve is not interrupted; those not started are solved on resume.
+    // An interrupted equilibrium solve is dropped (it is solved again on resume), as are those
+    // not started.
     let Some(equilibria) = equilibria.into_iter().collect::<Option<Vec<_>>>() else {
         return Ok(GameEnd::Interrupted);
     };
