@@ -34,7 +34,7 @@ pub fn run(a: EquilibriumArgs) -> anyhow::Result<()> {
     array::write_vector(&a.out, &policy::probs(&eq.theta))?;
     println!(
         "equilibrium: residual {:e}, exploit {:e}, exploit0 {:e}, {} iterations, {} queries, {:?}, \
-         Anderson memory {} ({} steps rejected), {:.3}s",
+         Anderson memory {} ({} steps rejected{}), {:.3}s",
         eq.residual,
         eq.exploit,
         eq.exploit0,
@@ -43,6 +43,7 @@ pub fn run(a: EquilibriumArgs) -> anyhow::Result<()> {
         eq.stop,
         eq.memory,
         eq.rejected,
+        if eq.fallback { ", then plain Nash-MP" } else { "" },
         t.elapsed().as_secs_f64()
     );
     println!("wrote {}", a.out.display());

@@ -128,7 +128,7 @@ pub fn normalise(x: &mut [f64]) {
     if !m.is_finite() {
         return;
     }
-    let s = sum_by(n, |i| (x[i] - m).exp()).ln();
+    let s = sum_exp_shifted(x, m).ln();
     if n < PAR_MIN {
         x.iter_mut().for_each(|v| *v = (*v - m) - s);
     } else {
@@ -136,9 +136,27 @@ pub fn normalise(x: &mut [f64]) {
     }
 }
 
-/// `out[i] = exp(theta[i])`.
+/// `out[i] = exp(theta[i])` ([`super::exp`]).
 pub fn exp_into(theta: &[f64], out: &mut [f64]) {
-    fill(out, |i| theta[i].exp());
+    assert_eq!(theta.len(), out.len());
+    if out.len() < PAR_MIN {
+        super::exp::exp_slice(theta, out);
+    } else {
+        out.par_chunks_mut(CHUNK)
+            .zip(theta.par_chunks(CHUNK))
+            .for_each(|(o, t)| super::exp::exp_slice(t, o));
+    }
+}
+
+/// `Σ_i exp(x_i − shift)` ([`super::exp`]), per fixed chunk, chunks combined in order.
+pub fn sum_exp_shifted(x: &[f64], shift: f64) -> f64 {
+    let part = |c: &[f64]| super::exp::sum_exp_shifted(c, shift);
+    if x.len() < PAR_MIN {
+        x.chunks(CHUNK).map(part).sum()
+    } else {
+        let parts: Vec<f64> = x.par_chunks(CHUNK).map(part).collect();
+        parts.iter().sum()
+    }
 }
 
 /// `max_i d(i) − min_i d(i)`.

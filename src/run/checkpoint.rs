@@ -82,6 +82,8 @@ struct EqRec {
     memory: usize,
     #[serde(default)]
     rejected: u64,
+    #[serde(default)]
+    fallback: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -166,6 +168,7 @@ impl Checkpoint {
             seconds: secs.to_bits(),
             memory: e.memory,
             rejected: e.rejected,
+            fallback: e.fallback,
         });
         let done = self
             .done
@@ -312,6 +315,7 @@ impl Checkpoint {
                     stop: e.stop,
                     memory: e.memory,
                     rejected: e.rejected,
+                    fallback: e.fallback,
                 },
                 f64::from_bits(e.seconds),
             )),

@@ -228,6 +228,7 @@ struct CertRec {
     stop: EqStop,
     memory: usize,
     rejected: u64,
+    fallback: bool,
 }
 
 impl CertRec {
@@ -242,6 +243,7 @@ impl CertRec {
             stop: e.stop,
             memory: e.memory,
             rejected: e.rejected,
+            fallback: e.fallback,
         }
     }
     fn equilibrium(&self, theta: Vec<f64>) -> Equilibrium {
@@ -255,6 +257,7 @@ impl CertRec {
             stop: self.stop,
             memory: self.memory,
             rejected: self.rejected,
+            fallback: self.fallback,
         }
     }
 }
@@ -808,6 +811,7 @@ mod tests {
             stop: EqStop::Converged,
             memory: 16,
             rejected: 3,
+            fallback: true,
         };
         g.save_eq(1, 0.2, &eq).unwrap();
         let back = g.load_eq(1, 0.2).unwrap().unwrap();
@@ -846,6 +850,7 @@ mod tests {
                     stop: EqStop::Stalled,
                     memory: 0,
                     rejected: 0,
+                    fallback: false,
                 },
             }],
             runs: vec![super::super::runner::RunResult {

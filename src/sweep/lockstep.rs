@@ -215,6 +215,9 @@ impl PreferenceOperator for Lane<'_, '_> {
     fn describe(&self) -> String {
         self.hub.op.describe()
     }
+    fn classes(&self) -> Option<(Vec<f64>, Vec<u32>)> {
+        self.hub.op.classes()
+    }
 }
 
 /// Retires a lane when its job ends, however it ends (so the others never wait for it).
@@ -359,12 +362,18 @@ mod tests {
         for (x, o) in xs.iter().zip(&outs) {
             let mut single = vec![0.0; n];
             g.apply(x, &mut single);
-            assert!(single.iter().zip(o).all(|(p, q)| p.to_bits() == q.to_bits()));
+            assert!(single
+                .iter()
+                .zip(o)
+                .all(|(p, q)| p.to_bits() == q.to_bits()));
         }
         // And the product is P x (an entry-wise check on a few rows).
         for i in [0, 12_345, n - 1] {
             let want: f64 = (0..n).map(|j| g.entry(i, j) * xs[2][j]).sum();
-            assert!((outs[2][i] - want).abs() < 1e-9 * want.abs().max(1.0), "row {i}");
+            assert!(
+                (outs[2][i] - want).abs() < 1e-9 * want.abs().max(1.0),
+                "row {i}"
+            );
         }
     }
 
