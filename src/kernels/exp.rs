@@ -14,8 +14,9 @@ const LO: f64 = -745.2;
 const HI: f64 = 709.79;
 const LOG2E: f64 = std::f64::consts::LOG2_E;
 /// `ln 2` split so that `k · LN2_HI` is exact for `|k| < 2^11`.
-const LN2_HI: f64 = 0.693_147_180_369_123_816_49;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+/// (fdlibm's `ln2_hi`, `ln2_lo`, by their bits.)
+const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
 
 /// `1/j!` for `j = 2..=13`, highest first.
 const C: [f64; 12] = [
@@ -172,6 +173,13 @@ mod tests {
             sum_exp_shifted(&y, 1.0).to_bits(),
             sum_exp_shifted_generic(&y, 1.0).to_bits()
         );
+    }
+
+    #[test]
+    fn ln2_split_is_fdlibm_s() {
+        assert_eq!(LN2_HI, 6.931_471_803_691_238e-1);
+        assert_eq!(LN2_LO, 1.908_214_929_270_587_7e-10);
+        assert!((LN2_HI + LN2_LO - std::f64::consts::LN_2).abs() < 1e-17);
     }
 
     #[test]
