@@ -29,26 +29,11 @@ pub fn sum_by(n: usize, f: impl Fn(usize) -> f64 + Sync) -> f64 {
 /// Several sums at once: `add(i, acc)` adds entry `i`'s terms into `acc` (length `m`); chunks
 /// of [`CHUNK`] entries are summed separately and combined in order.
 pub fn sums_by(n: usize, m: usize, add: impl Fn(usize, &mut [f64]) + Sync) -> Vec<f64> {
-    let chunk = |c: usize| {
-        let mut acc = vec![0.0; m];
-        for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
-            add(i, &mut acc);
+    sums_by_chunk(n, m, |lo, hi, acc| {
+        for i in lo..hi {
+            add(i, acc);
         }
-        acc
-    };
-    let chunks = n.div_ceil(CHUNK);
-    let parts: Vec<Vec<f64>> = if n < PAR_MIN {
-        (0..chunks).map(chunk).collect()
-    } else {
-        (0..chunks).into_par_iter().map(chunk).collect()
-    };
-    let mut total = vec![0.0; m];
-    for p in &parts {
-        for (t, v) in total.iter_mut().zip(p) {
-            *t += v;
-        }
-    }
-    total
+    })
 }
 
 /// As [`sums_by`], but `add(lo, hi, acc)` adds the terms of the whole chunk `lo..hi` (so it

@@ -152,6 +152,53 @@ impl<'a> Blobs<'a> {
     }
 }
 
+/// Writes the 24-byte prefix shared by nashmp's checkpoint files (see [`manifest_end`]) and
+/// the manifest `json`.
+pub(crate) fn write_prefix(
+    f: &mut AtomicFile,
+    path: &Path,
+    magic: &[u8; 8],
+    version: u32,
+    json: &[u8],
+) -> Result<()> {
+    let io = |e| Error::io(path, e);
+    f.write_all(magic).map_err(io)?;
+    f.write_all(&version.to_le_bytes()).map_err(io)?;
+    f.write_all(&0u32.to_le_bytes()).map_err(io)?;
+    f.write_all(&(json.len() as u64).to_le_bytes())
+        .map_err(io)?;
+    f.write_all(json).map_err(io)
+}
+
+/// Checks the 24-byte prefix shared by nashmp's checkpoint files (an 8-byte `magic`, a `u32`
+/// `version`, a `u32` 0, a `u64` manifest length at most `cap` and within the file) and returns
+/// where the manifest, which starts at byte 24, ends.
+pub(crate) fn manifest_end(
+    bytes: &[u8],
+    magic: &[u8; 8],
+    version: u32,
+    cap: u64,
+) -> std::result::Result<usize, String> {
+    if bytes.len() < PREFIX || &bytes[..8] != magic {
+        return Err(format!(
+            "missing the {} magic",
+            String::from_utf8_lossy(magic)
+        ));
+    }
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+    if u32_at(8) != version || u32_at(12) != 0 {
+        return Err(format!("unsupported version {}", u32_at(8)));
+    }
+    let jlen = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
+    let rest = (bytes.len() - PREFIX) as u64;
+    if jlen > cap || jlen > rest {
+        return Err(format!(
+            "manifest length {jlen} exceeds the file ({rest} bytes after the prefix) or the cap {cap}"
+        ));
+    }
+    Ok(PREFIX + jlen as usize)
+}
+
 impl Checkpoint {
     /// Writes the checkpoint atomically to `path`.
     pub fn write(&self, path: &Path) -> Result<()> {
@@ -211,12 +258,7 @@ impl Checkpoint {
         let json = serde_json::to_vec(&manifest).expect("manifest serialises");
         let mut f = AtomicFile::create(path)?;
         let io = |e| Error::io(path, e);
-        f.write_all(MAGIC).map_err(io)?;
-        f.write_all(&VERSION.to_le_bytes()).map_err(io)?;
-        f.write_all(&0u32.to_le_bytes()).map_err(io)?;
-        f.write_all(&(json.len() as u64).to_le_bytes())
-            .map_err(io)?;
-        f.write_all(&json).map_err(io)?;
+        write_prefix(&mut f, path, MAGIC, VERSION, &json)?;
         for b in &blobs.list {
             match b {
                 Blob::F64(v) => {
@@ -242,21 +284,7 @@ impl Checkpoint {
 
     /// Parses a checkpoint of a game with `n` actions; every vector must have length `n`.
     pub fn parse(bytes: &[u8], n: usize) -> std::result::Result<Self, String> {
-        if bytes.len() < PREFIX || &bytes[..8] != MAGIC {
-            return Err("missing the NASHMPCK magic".into());
-        }
-        let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
-        if u32_at(8) != VERSION || u32_at(12) != 0 {
-            return Err(format!("unsupported version {}", u32_at(8)));
-        }
-        let jlen = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
-        let rest = (bytes.len() - PREFIX) as u64;
-        if jlen > MAX_MANIFEST || jlen > rest {
-            return Err(format!(
-                "manifest length {jlen} exceeds the file ({rest} bytes after the prefix) or the cap {MAX_MANIFEST}"
-            ));
-        }
-        let body = PREFIX + jlen as usize;
+        let body = manifest_end(bytes, MAGIC, VERSION, MAX_MANIFEST)?;
         let m: Manifest =
             serde_json::from_slice(&bytes[PREFIX..body]).map_err(|e| format!("manifest: {e}"))?;
         // Blob offsets, checked against the file before anything is allocated.

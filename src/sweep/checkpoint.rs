@@ -64,12 +64,7 @@ fn write<M: Serialize>(path: &Path, body: M, blobs: &[Vec<u64>]) -> Result<()> {
     let json = serde_json::to_vec(&env).expect("manifest serialises");
     let mut f = AtomicFile::create(path)?;
     let io = |e| Error::io(path, e);
-    f.write_all(MAGIC).map_err(io)?;
-    f.write_all(&VERSION.to_le_bytes()).map_err(io)?;
-    f.write_all(&0u32.to_le_bytes()).map_err(io)?;
-    f.write_all(&(json.len() as u64).to_le_bytes())
-        .map_err(io)?;
-    f.write_all(&json).map_err(io)?;
+    crate::run::checkpoint::write_prefix(&mut f, path, MAGIC, VERSION, &json)?;
     for b in blobs {
         for chunk in b.chunks(1 << 16) {
             let bytes: Vec<u8> = chunk.iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -81,21 +76,7 @@ fn write<M: Serialize>(path: &Path, body: M, blobs: &[Vec<u64>]) -> Result<()> {
 
 /// Splits a checkpoint file into its manifest and its blobs (as byte slices of whole words).
 pub fn parse<M: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<(M, Vec<&[u8]>), String> {
-    if bytes.len() < PREFIX || &bytes[..8] != MAGIC {
-        return Err("missing the NASHMPSW magic".into());
-    }
-    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
-    if u32_at(8) != VERSION || u32_at(12) != 0 {
-        return Err(format!("unsupported version {}", u32_at(8)));
-    }
-    let jlen = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
-    let rest = (bytes.len() - PREFIX) as u64;
-    if jlen > MAX_MANIFEST || jlen > rest {
-        return Err(format!(
-            "manifest length {jlen} exceeds the file ({rest} bytes after the prefix) or the cap {MAX_MANIFEST}"
-        ));
-    }
-    let body = PREFIX + jlen as usize;
+    let body = crate::run::checkpoint::manifest_end(bytes, MAGIC, VERSION, MAX_MANIFEST)?;
     let env: Envelope<M> =
         serde_json::from_slice(&bytes[PREFIX..body]).map_err(|e| format!("manifest: {e}"))?;
     let mut blobs = Vec::with_capacity(env.blobs.len().min(1 << 16));

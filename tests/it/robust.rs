@@ -210,6 +210,16 @@ fn sigkill_then_resume_matches_with_sampled_queries() {
 
 #[test]
 fn sigint_saves_exits_130_and_resumes() {
+    signal_saves_exits_130_and_resumes("-INT");
+}
+
+/// SIGTERM (what batch schedulers send before SIGKILL) is handled like Ctrl-C.
+#[test]
+fn sigterm_saves_exits_130_and_resumes() {
+    signal_saves_exits_130_and_resumes("-TERM");
+}
+
+fn signal_saves_exits_130_and_resumes(signal: &str) {
     let t = Tmp::new();
     let g = game(&t, 31, "0.1");
     let args = |out: &Path, extra: &[&str]| -> Vec<String> {
@@ -238,13 +248,13 @@ fn sigint_saves_exits_130_and_resumes() {
         temp_of(&part, "metrics.csv", 20_000).is_some()
     });
     let st = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .expect("kill(1)");
     assert!(st.success());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "stderr: {err}");
+    assert_eq!(out.status.code(), Some(130), "{signal}: stderr: {err}");
     assert!(
         err.contains("interrupted") && err.contains("--resume"),
         "{err}"
@@ -274,49 +284,6 @@ fn sigint_saves_exits_130_and_resumes() {
     );
     assert_eq!(game(&t, 31, "0.1"), g, "the original game, regenerated");
 
-    ok(&refs(&args(&part, &["--resume"])));
-    assert_same_results(&full, &part);
-}
-
-/// SIGTERM (what batch schedulers send before SIGKILL) is handled like Ctrl-C.
-#[test]
-fn sigterm_saves_exits_130_and_resumes() {
-    let t = Tmp::new();
-    let g = game(&t, 31, "0.1");
-    let args = |out: &Path, extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = [
-            "solve",
-            &g,
-            "--beta",
-            "0.05",
-            "--iters",
-            "3000",
-            "--algo",
-            "nash-mp,omwu",
-            "--out",
-            s(out),
-        ]
-        .iter()
-        .map(|x| x.to_string())
-        .collect();
-        a.extend(extra.iter().map(|x| x.to_string()));
-        a
-    };
-    let (full, part) = (t.path("full"), t.path("part"));
-    ok(&refs(&args(&full, &[])));
-    let child = spawn(&refs(&args(&part, &[])));
-    wait_until("the metrics being written", || {
-        temp_of(&part, "metrics.csv", 20_000).is_some()
-    });
-    let st = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill(1)");
-    assert!(st.success());
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "stderr: {err}");
-    assert!(part.join("checkpoint.nmpck").exists(), "{err}");
     ok(&refs(&args(&part, &["--resume"])));
     assert_same_results(&full, &part);
 }
