@@ -39,6 +39,10 @@ pub struct SweepArgs {
     /// Default: the preset's (full: enough for the bound to reach 1e-9 at each β).
     #[arg(long)]
     pub iters: Option<u64>,
+    /// At most this many Nash-MP iterations on games of 10^6 actions or more (full preset: 200;
+    /// an explicit --iters lifts the preset's cap).
+    #[arg(long)]
+    pub large_max_iters: Option<u64>,
     /// Output folder.
     #[arg(long, default_value = "out/sweep")]
     pub out: PathBuf,
@@ -100,6 +104,10 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     }
     if a.iters.is_some() {
         cfg.iters = a.iters;
+        cfg.large_max_iters = None;
+    }
+    if a.large_max_iters.is_some() {
+        cfg.large_max_iters = a.large_max_iters;
     }
     cfg.validate()?;
     sweep::check_out_dir(&a.out)?;

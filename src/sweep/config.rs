@@ -13,7 +13,8 @@ pub enum Preset {
     Quick,
     /// `uniform` up to n = 16384, `low-rank` and `block` up to 10^7, β ∈ {0.01, 0.1, 1}, 3 seeds,
     /// at most 400 Nash-MP iterations; Nash-MP, MMD, OMWU and EGPO below 10^6 actions, Nash-MP
-    /// alone from 10^6 on (see docs/size-independence.md for its wall time).
+    /// alone and at most 200 iterations from 10^6 on (see docs/size-independence.md for its wall
+    /// time).
     Full,
 }
 
@@ -34,6 +35,9 @@ pub struct SweepConfig {
     /// Nash-MP iterations per run (every algorithm gets the same query budget, `2 × iters`);
     /// `None`: [`auto_iters`] per β.
     pub iters: Option<u64>,
+    /// At most this many Nash-MP iterations on games of at least [`THIN_FROM`] actions (`None`:
+    /// no cap beyond `iters`).
+    pub large_max_iters: Option<u64>,
     /// Family parameters (the generator's defaults).
     pub params: Params,
 }
@@ -62,6 +66,7 @@ impl Preset {
                 large_algos: None,
                 seeds: vec![0, 1],
                 iters: Some(25),
+                large_max_iters: None,
                 params: Params::default(),
             },
             Preset::Full => SweepConfig {
@@ -78,6 +83,7 @@ impl Preset {
                 large_algos: Some(vec![AlgoKind::NashMp]),
                 seeds: vec![0, 1, 2],
                 iters: None,
+                large_max_iters: Some(200),
                 params: Params::default(),
             },
         }
@@ -167,14 +173,18 @@ impl SweepConfig {
         }
     }
 
-    /// Nash-MP iterations at `beta`.
-    pub fn iters_at(&self, beta: f64) -> u64 {
-        self.iters.unwrap_or_else(|| auto_iters(beta))
+    /// Nash-MP iterations at `beta` on `n` actions.
+    pub fn iters_at(&self, beta: f64, n: usize) -> u64 {
+        let k = self.iters.unwrap_or_else(|| auto_iters(beta));
+        match self.large_max_iters {
+            Some(cap) if n >= THIN_FROM => k.min(cap),
+            _ => k,
+        }
     }
 
-    /// Iterations of `algo` at `beta`: the same query budget as Nash-MP's.
-    pub fn algo_iters(&self, algo: AlgoKind, beta: f64) -> u64 {
-        let budget = 2 * self.iters_at(beta);
+    /// Iterations of `algo` at `beta` on `n` actions: the same query budget as Nash-MP's.
+    pub fn algo_iters(&self, algo: AlgoKind, beta: f64, n: usize) -> u64 {
+        let budget = 2 * self.iters_at(beta, n);
         match algo {
             AlgoKind::NashMp | AlgoKind::Egpo => budget / 2,
             // OMWU's first iteration also pays for g(π_0).
@@ -196,8 +206,12 @@ mod tests {
         let c = Preset::Full.config();
         // β = 1: (1/3)^K · 1/2 ≤ 1e-9 needs K = 19.
         assert_eq!(auto_iters(1.0), 19);
-        assert_eq!(c.algo_iters(AlgoKind::Mmd, 1.0), 38);
-        assert_eq!(c.algo_iters(AlgoKind::Omwu, 1.0), 37);
+        assert_eq!(c.algo_iters(AlgoKind::Mmd, 1.0, 1000), 38);
+        assert_eq!(c.algo_iters(AlgoKind::Omwu, 1.0, 1000), 37);
+        // From 10^6 actions the full preset caps Nash-MP at 200 iterations.
+        assert_eq!(c.iters_at(0.01, 1000), 400);
+        assert_eq!(c.iters_at(0.01, 10_000_000), 200);
+        assert_eq!(c.iters_at(1.0, 10_000_000), 19);
         let mut bad = c.clone();
         bad.betas = vec![0.0];
         assert!(bad.validate().is_err());

@@ -75,7 +75,7 @@ pub fn fingerprint(cfg: &SweepConfig, mode: Mode) -> String {
         .collect();
     format!(
         "families={families:?}\nsizes={:?}\nstructured_sizes={:?}\nbetas={:?}\nalgos={:?}\n\
-         large_algos={:?}\nseeds={:?}\niters={:?}\nparams={}\nmode={mode:?}\n",
+         large_algos={:?}\nseeds={:?}\niters={:?}\nlarge_max_iters={:?}\nparams={}\nmode={mode:?}\n",
         cfg.sizes,
         cfg.structured_sizes,
         cfg.betas,
@@ -83,6 +83,7 @@ pub fn fingerprint(cfg: &SweepConfig, mode: Mode) -> String {
         cfg.large_algos.as_deref().map(names),
         cfg.seeds,
         cfg.iters,
+        cfg.large_max_iters,
         serde_json::to_string(&cfg.params).expect("params serialise"),
     )
 }

@@ -290,14 +290,14 @@ fn one_run(
         beta,
         step,
         schedule: Schedule::Constant,
-        iters: cfg.algo_iters(kind, beta),
+        iters: cfg.algo_iters(kind, beta, op.n()),
         tol: None,
         metrics: MetricsMode::Full,
         theta_ref,
         theta0: theta_ref,
         theta_star: Some(star),
         oracle: OracleSpec::exact(),
-        log_every: cfg.log_every(op.n(), cfg.algo_iters(kind, beta)),
+        log_every: cfg.log_every(op.n(), cfg.algo_iters(kind, beta, op.n())),
     };
     let series = RefCell::new(series);
     let mut save = |st: &RunState| match persist.ck {
