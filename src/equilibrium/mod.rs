@@ -385,8 +385,9 @@ mod tests {
             assert_eq!(plain.memory, 0);
             assert!(fast.memory > 0);
             for e in [&fast, &plain] {
-                assert_eq!(e.stop, EqStop::Converged, "{name}: {e:?}");
-                assert!(e.residual < 1e-10 && e.exploit < 1e-10, "{name}: {e:?}");
+                // Converged, or stopped within tenfold of the target (the floor rule).
+                assert!(e.stop != EqStop::MaxIters, "{name}: {e:?}");
+                assert!(e.residual < 1e-9 && e.exploit < 1e-10, "{name}: {e:?}");
             }
             eprintln!(
                 "{name}: {} accelerated queries vs {} plain",
