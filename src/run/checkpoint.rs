@@ -53,7 +53,8 @@ pub struct Checkpoint {
     pub current: Option<RunState>,
 }
 
-type MetricsRec = [Option<u64>; 8];
+/// A metrics row by its bits (shared with the sweep's checkpoints).
+pub(crate) type MetricsRec = [Option<u64>; 8];
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,24 +102,26 @@ struct DoneRec {
     extras: Vec<(String, usize, MetricsRec)>,
 }
 
+/// A run's saved state ([`RunState`]) in a manifest: floats by their bits, vectors by blob
+/// index (shared with the sweep's checkpoints).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CurRec {
-    k: u64,
-    queries: u64,
-    seconds: u64,
-    vectors: Vec<usize>,
-    counters: Vec<u64>,
-    oracle: Option<(u64, u64)>,
-    last: MetricsRec,
-    extra_last: Vec<MetricsRec>,
+pub(crate) struct CurRec {
+    pub k: u64,
+    pub queries: u64,
+    pub seconds: u64,
+    pub vectors: Vec<usize>,
+    pub counters: Vec<u64>,
+    pub oracle: Option<(u64, u64)>,
+    pub last: MetricsRec,
+    pub extra_last: Vec<MetricsRec>,
 }
 
-fn metrics_rec(m: &Metrics) -> MetricsRec {
+pub(crate) fn metrics_rec(m: &Metrics) -> MetricsRec {
     m.values().map(|v| v.map(f64::to_bits))
 }
 
-fn metrics_from(r: &MetricsRec) -> Metrics {
+pub(crate) fn metrics_from(r: &MetricsRec) -> Metrics {
     Metrics::from_values(r.map(|x| x.map(f64::from_bits)))
 }
 

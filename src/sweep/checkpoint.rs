@@ -29,6 +29,7 @@ use crate::equilibrium::{EqStop, Equilibrium};
 use crate::error::{Error, Result};
 use crate::io::atomic::{self, AtomicFile};
 use crate::metrics::Metrics;
+use crate::run::checkpoint::{metrics_from, metrics_rec, CurRec as StateRec};
 use crate::run::RunState;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -173,16 +174,6 @@ fn records_blob(records: &[Record]) -> Vec<u64> {
     w
 }
 
-type MetricsRec = [Option<u64>; 8];
-
-fn metrics_rec(m: &Metrics) -> MetricsRec {
-    m.values().map(|v| v.map(f64::to_bits))
-}
-
-fn metrics_from(r: &MetricsRec) -> Metrics {
-    Metrics::from_values(r.map(|x| x.map(f64::from_bits)))
-}
-
 /// A label that can go into `runs.csv` unquoted.
 fn check_label(label: &str) -> std::result::Result<(), String> {
     let plain = !label.is_empty()
@@ -258,19 +249,6 @@ struct EqFile {
 struct SeriesRec {
     label: String,
     records: usize,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StateRec {
-    k: u64,
-    queries: u64,
-    seconds: u64,
-    vectors: Vec<usize>,
-    counters: Vec<u64>,
-    oracle: Option<(u64, u64)>,
-    last: MetricsRec,
-    extra_last: Vec<MetricsRec>,
 }
 
 #[derive(Serialize, Deserialize)]
