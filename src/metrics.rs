@@ -15,34 +15,100 @@ pub struct Metrics {
     pub bound: Option<f64>,
 }
 
+/// The metrics, in the order of their columns: this table names every metric column of
+/// `metrics.csv` and `runs.csv` and every metric a checkpoint saves. Adding a metric is one
+/// variant here, one field of [`Metrics`] and one arm of [`Metric::slot`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Metric {
+    KlStar,
+    KlStarRev,
+    SpanStar,
+    Exploit,
+    Gap,
+    Exploit0,
+    Residual,
+    Bound,
+}
+
+impl Metric {
+    /// Every metric, in column order.
+    pub const ALL: [Metric; 8] = [
+        Metric::KlStar,
+        Metric::KlStarRev,
+        Metric::SpanStar,
+        Metric::Exploit,
+        Metric::Gap,
+        Metric::Exploit0,
+        Metric::Residual,
+        Metric::Bound,
+    ];
+    /// How many metrics there are.
+    pub const COUNT: usize = Metric::ALL.len();
+
+    /// The column name (also the key in checkpoints and the field of [`Metrics`]).
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::KlStar => "kl_star",
+            Metric::KlStarRev => "kl_star_rev",
+            Metric::SpanStar => "span_star",
+            Metric::Exploit => "exploit",
+            Metric::Gap => "gap",
+            Metric::Exploit0 => "exploit0",
+            Metric::Residual => "residual",
+            Metric::Bound => "bound",
+        }
+    }
+
+    /// Position in column order.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The metric of that name.
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// This metric's value in `m`.
+    pub fn get(self, m: &Metrics) -> Option<f64> {
+        let mut m = *m;
+        *self.slot(&mut m)
+    }
+
+    /// This metric's field of `m`.
+    pub fn slot(self, m: &mut Metrics) -> &mut Option<f64> {
+        match self {
+            Metric::KlStar => &mut m.kl_star,
+            Metric::KlStarRev => &mut m.kl_star_rev,
+            Metric::SpanStar => &mut m.span_star,
+            Metric::Exploit => &mut m.exploit,
+            Metric::Gap => &mut m.gap,
+            Metric::Exploit0 => &mut m.exploit0,
+            Metric::Residual => &mut m.residual,
+            Metric::Bound => &mut m.bound,
+        }
+    }
+
+    /// A CSV header: the columns `before`, every metric's name, then the columns `after`.
+    pub fn header(before: &[&str], after: &[&str]) -> String {
+        let names = Metric::ALL.map(Metric::name);
+        [before, &names[..], after].concat().join(",")
+    }
+}
+
 impl Metrics {
-    /// The values in column order: `kl_star, kl_star_rev, span_star, exploit, gap, exploit0,
-    /// residual, bound` (the order of `metrics.csv`).
-    pub fn values(&self) -> [Option<f64>; 8] {
-        [
-            self.kl_star,
-            self.kl_star_rev,
-            self.span_star,
-            self.exploit,
-            self.gap,
-            self.exploit0,
-            self.residual,
-            self.bound,
-        ]
+    /// The values in column order ([`Metric::ALL`]).
+    pub fn values(&self) -> [Option<f64>; Metric::COUNT] {
+        Metric::ALL.map(|k| k.get(self))
     }
 
     /// The inverse of [`Metrics::values`].
-    pub fn from_values(v: [Option<f64>; 8]) -> Self {
-        Metrics {
-            kl_star: v[0],
-            kl_star_rev: v[1],
-            span_star: v[2],
-            exploit: v[3],
-            gap: v[4],
-            exploit0: v[5],
-            residual: v[6],
-            bound: v[7],
+    pub fn from_values(v: [Option<f64>; Metric::COUNT]) -> Self {
+        let mut m = Metrics::default();
+        for k in Metric::ALL {
+            *k.slot(&mut m) = v[k.index()];
         }
+        m
     }
 }
 
@@ -111,6 +177,27 @@ pub fn bound(alpha: f64, beta: f64, k: u64, kl0: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_table_is_in_order_and_covers_every_field() {
+        for (i, k) in Metric::ALL.into_iter().enumerate() {
+            assert_eq!(k.index(), i);
+            assert_eq!(Metric::from_name(k.name()), Some(k));
+        }
+        // Each metric owns its own field: setting one sets exactly one value.
+        for k in Metric::ALL {
+            let mut m = Metrics::default();
+            *k.slot(&mut m) = Some(1.0);
+            let v = m.values();
+            assert_eq!(v.iter().filter(|x| x.is_some()).count(), 1);
+            assert_eq!(v[k.index()], Some(1.0));
+            assert_eq!(Metrics::from_values(v), m);
+        }
+        assert_eq!(
+            Metric::header(&["a"], &["z"]),
+            "a,kl_star,kl_star_rev,span_star,exploit,gap,exploit0,residual,bound,z"
+        );
+    }
 
     #[test]
     fn closed_forms() {

@@ -14,7 +14,7 @@ mod nash_mp;
 mod omwu;
 pub mod params;
 
-pub use params::{AlgoKind, Schedule, Step, StepSpec};
+pub use params::{AlgoInfo, AlgoKind, Schedule, Step, StepSpec};
 
 use crate::game::{payoff, PreferenceOperator};
 use crate::kernels::vector;
@@ -99,11 +99,14 @@ pub trait Algorithm: Send {
     fn theta(&self) -> &[f64];
     /// Advances `θ_k → θ_{k+1}`; `cur` gives `g(π_k)`.
     fn step(&mut self, ctx: &Context, cur: &mut CurrentPayoff);
-    /// Operator applications per iteration.
-    fn queries_per_iter(&self) -> u64;
-    /// Operator applications before the first iteration's own (OMWU's `g(π_0)`).
+    /// Operator applications per iteration (by default, its row of [`AlgoKind::TABLE`]).
+    fn queries_per_iter(&self) -> u64 {
+        self.kind().info().queries_per_iter
+    }
+    /// Operator applications before the first iteration's own (OMWU's `g(π_0)`; by default,
+    /// its row of [`AlgoKind::TABLE`]).
     fn initial_queries(&self) -> u64 {
-        0
+        self.kind().info().initial_queries
     }
     /// Oracle queries made so far, for algorithms that count their own (sampled preference
     /// queries); `None`: `initial_queries + k · queries_per_iter`.
@@ -163,17 +166,9 @@ impl AlgoState {
     }
 }
 
-/// Builds an algorithm starting from `theta0` with step `alpha`.
+/// Builds an algorithm starting from `theta0` with step `alpha` (see [`AlgoKind::TABLE`]).
 pub fn build(kind: AlgoKind, theta0: &[f64], alpha: f64, schedule: Schedule) -> Box<dyn Algorithm> {
-    let n = theta0.len();
-    match kind {
-        AlgoKind::NashMp => Box::new(nash_mp::NashMp::new(theta0, alpha)),
-        AlgoKind::Mmd => Box::new(mmd::Mmd::new(theta0, alpha)),
-        AlgoKind::Omwu => Box::new(omwu::Omwu::new(theta0, alpha)),
-        AlgoKind::Egpo => Box::new(egpo::Egpo::new(theta0, alpha)),
-        AlgoKind::NashMd => Box::new(nash_md::NashMd::new(theta0, alpha, schedule)),
-        AlgoKind::Mwu => Box::new(mwu::Mwu::new(theta0, alpha, n)),
-    }
+    (kind.info().build)(theta0, alpha, schedule)
 }
 
 /// `out = prox(c, g) = norm((c + αβ θ_μ + α g) / (1 + αβ))` (MATH.md §2).

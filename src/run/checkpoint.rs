@@ -54,7 +54,7 @@ pub struct Checkpoint {
 }
 
 /// A metrics row by its bits (shared with the sweep's checkpoints).
-pub(crate) type MetricsRec = [Option<u64>; 8];
+pub(crate) type MetricsRec = [Option<u64>; crate::metrics::Metric::COUNT];
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

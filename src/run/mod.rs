@@ -192,7 +192,7 @@ pub fn run_persistent(
         };
         if let Some(s) = star {
             metrics::add_star(&mut m, theta, s);
-            if is_main && spec.kind == AlgoKind::NashMp {
+            if is_main && spec.kind.info().has_bound {
                 m.bound = kl0.map(|kl0| metrics::bound(spec.step.alpha, spec.beta, k, kl0));
             }
         }

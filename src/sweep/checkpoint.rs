@@ -44,8 +44,8 @@ const VERSION: u32 = 1;
 const PREFIX: usize = 24;
 /// Largest manifest accepted (sizes, counters, labels and certificates only).
 pub const MAX_MANIFEST: u64 = 1 << 20;
-/// Words per saved iterate: iteration, queries, a mask of the metrics present, eight metrics.
-const RECORD_WORDS: usize = 11;
+/// Words per saved iterate: iteration, queries, a mask of the metrics present, the metrics.
+const RECORD_WORDS: usize = 3 + crate::metrics::Metric::COUNT;
 
 /// The manifest with the lengths of the blobs that follow it.
 #[derive(Serialize, Deserialize)]

@@ -143,7 +143,7 @@ pub fn run(
     let interrupted = || interrupt.is_some_and(|f| f.load(Ordering::Relaxed));
     let runs_path = opt.out.join("runs.csv");
     let mut runs_csv = AtomicFile::create(&runs_path)?;
-    writeln!(runs_csv, "{}", summary::RUNS_HEADER).map_err(|e| Error::io(&runs_path, e))?;
+    writeln!(runs_csv, "{}", summary::runs_header()).map_err(|e| Error::io(&runs_path, e))?;
     let specs = games(cfg);
     let mut all = Vec::new();
     let mut per_game = Vec::new();

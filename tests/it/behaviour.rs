@@ -11,8 +11,9 @@ fn column(rows: &[Vec<String>], algo: &str, col: usize) -> Vec<f64> {
         .collect()
 }
 
-const KL: usize = 3;
-const BOUND: usize = 10;
+/// Columns of `metrics.csv`, from the metric table.
+const KL: usize = nashmp::run::csv_out::LEAD.len() + nashmp::metrics::Metric::KlStar as usize;
+const BOUND: usize = nashmp::run::csv_out::LEAD.len() + nashmp::metrics::Metric::Bound as usize;
 
 fn cyclic_setup(t: &Tmp) -> (String, String) {
     let n = 101;
