@@ -2,8 +2,10 @@
 
 use crate::kernels::vector::{logsumexp_by, span_by, sum_by};
 
-/// One iterate's metrics; `None` where a metric does not apply or was not computed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+/// One iterate's metrics; `None` where a metric does not apply or was not computed. Serialised
+/// as an object keyed by [`Metric::name`] (floats by their bits inside a checkpoint, see
+/// [`crate::io::blobfile::bits`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Metrics {
     pub kl_star: Option<f64>,
     pub kl_star_rev: Option<f64>,
@@ -47,6 +49,10 @@ impl Metric {
 
     /// The column name (also the key in checkpoints and the field of [`Metrics`]).
     pub fn name(self) -> &'static str {
+        self.name_const()
+    }
+
+    const fn name_const(self) -> &'static str {
         match self {
             Metric::KlStar => "kl_star",
             Metric::KlStarRev => "kl_star_rev",
@@ -109,6 +115,67 @@ impl Metrics {
             *k.slot(&mut m) = v[k.index()];
         }
         m
+    }
+}
+
+/// One metric's value, serialised as [`crate::io::blobfile::bits::opt`] says.
+struct Value(Option<f64>);
+
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::io::blobfile::bits::opt::serialize(&self.0, s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::io::blobfile::bits::opt::deserialize(d).map(Value)
+    }
+}
+
+impl serde::Serialize for Metrics {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Metrics", Metric::COUNT)?;
+        for k in Metric::ALL {
+            st.serialize_field(k.name(), &Value(k.get(self)))?;
+        }
+        st.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Metrics {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Metrics;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("metrics keyed by name")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Metrics, A::Error> {
+                let mut m = Metrics::default();
+                while let Some(key) = a.next_key::<String>()? {
+                    let k = Metric::from_name(&key).ok_or_else(|| {
+                        serde::de::Error::custom(format!("unknown metric {key:?}"))
+                    })?;
+                    *k.slot(&mut m) = a.next_value::<Value>()?.0;
+                }
+                Ok(m)
+            }
+        }
+        const NAMES: [&str; Metric::COUNT] = {
+            let mut n = [""; Metric::COUNT];
+            let mut i = 0;
+            while i < Metric::COUNT {
+                n[i] = Metric::ALL[i].name_const();
+                i += 1;
+            }
+            n
+        };
+        d.deserialize_struct("Metrics", &NAMES, V)
     }
 }
 

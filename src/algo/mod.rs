@@ -126,8 +126,10 @@ pub trait Algorithm: Send {
 
 /// An algorithm's internal state: its vectors (each of length `n`) and counters, in an order
 /// each algorithm defines.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AlgoState {
+    #[serde(with = "crate::io::blobfile::f64s_list")]
     pub vectors: Vec<Vec<f64>>,
     pub counters: Vec<u64>,
 }

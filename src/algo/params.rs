@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The algorithms of MATH.md §3.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum AlgoKind {
     #[serde(rename = "nash-mp")]
     NashMp,
@@ -202,10 +202,13 @@ pub enum StepSpec {
 }
 
 /// A resolved, validated step for one algorithm.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Step {
+    #[serde(with = "crate::io::blobfile::bits")]
     pub alpha: f64,
     /// `η = α·β`.
+    #[serde(with = "crate::io::blobfile::bits")]
     pub eta: f64,
 }
 

@@ -76,16 +76,25 @@ pub enum EqStop {
     MaxIters,
 }
 
-/// `π*` and its certificate.
-#[derive(Clone, Debug, serde::Serialize)]
+/// `π*` and its certificate. Reports (`summary.json`) show the certificate; a checkpoint also
+/// saves `θ*` (see [`crate::io::blobfile`]).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Equilibrium {
-    #[serde(skip)]
+    #[serde(
+        skip_serializing_if = "crate::io::blobfile::not_persisting",
+        default,
+        with = "crate::io::blobfile::f64s"
+    )]
     pub theta: Vec<f64>,
     /// Map evaluations (each two operator applications).
     pub iterations: u64,
     pub queries: u64,
+    #[serde(with = "crate::io::blobfile::bits")]
     pub residual: f64,
+    #[serde(with = "crate::io::blobfile::bits")]
     pub exploit: f64,
+    #[serde(with = "crate::io::blobfile::bits")]
     pub exploit0: f64,
     pub stop: EqStop,
     /// Anderson history length used (0: plain Nash-MP).

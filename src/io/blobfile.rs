@@ -108,7 +108,10 @@ pub fn to_bytes<T: Serialize>(format: &Format, value: &T) -> Vec<u8> {
             blobs: blobs.iter().map(|b| b.len() as u64).collect(),
             body,
         };
-        (serde_json::to_vec(&env).expect("a manifest serialises"), blobs)
+        (
+            serde_json::to_vec(&env).expect("a manifest serialises"),
+            blobs,
+        )
     };
     let total = PREFIX + json.len() + blobs.iter().map(Vec::len).sum::<usize>();
     let mut out = Vec::with_capacity(total);
@@ -157,8 +160,8 @@ fn parse_owned<T: DeserializeOwned>(
     struct Lengths {
         blobs: Vec<u64>,
     }
-    let env: Lengths = serde_json::from_slice(&bytes[PREFIX..end])
-        .map_err(|e| format!("manifest: {e}"))?;
+    let env: Lengths =
+        serde_json::from_slice(&bytes[PREFIX..end]).map_err(|e| format!("manifest: {e}"))?;
     let mut ranges = Vec::with_capacity(env.blobs.len().min(1 << 16));
     let mut at = end as u64;
     for (i, &len) in env.blobs.iter().enumerate() {
@@ -177,8 +180,8 @@ fn parse_owned<T: DeserializeOwned>(
     }
     let bytes = std::rc::Rc::new(bytes);
     let _g = Guard::set(Ctx::Read(bytes.clone(), ranges));
-    let env: Envelope<T> = serde_json::from_slice(&bytes[PREFIX..end])
-        .map_err(|e| format!("manifest: {e}"))?;
+    let env: Envelope<T> =
+        serde_json::from_slice(&bytes[PREFIX..end]).map_err(|e| format!("manifest: {e}"))?;
     Ok(env.body)
 }
 
@@ -222,7 +225,7 @@ fn put<S: Serializer>(s: S, bytes: Vec<u8>) -> std::result::Result<S::Ok, S::Err
             blobs.push(bytes);
             Ok(blobs.len() - 1)
         }
-        _ => Err(serde::ser::Error::custom(
+        _ => Err(<S::Error as serde::ser::Error>::custom(
             "a blob field serialised outside a blob file",
         )),
     })?;
@@ -253,7 +256,10 @@ fn take<'de, D: Deserializer<'de>, T>(
 /// The `u64` words of a blob.
 fn words_of(b: &[u8]) -> std::result::Result<Vec<u64>, String> {
     if b.len() % 8 != 0 {
-        return Err(format!("{} bytes, not a whole number of 8-byte words", b.len()));
+        return Err(format!(
+            "{} bytes, not a whole number of 8-byte words",
+            b.len()
+        ));
     }
     Ok(b.chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
@@ -317,7 +323,9 @@ pub mod f64s {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<f64>, D::Error> {
-        take(d, |b| Ok(words_of(b)?.into_iter().map(f64::from_bits).collect()))
+        take(d, |b| {
+            Ok(words_of(b)?.into_iter().map(f64::from_bits).collect())
+        })
     }
 }
 
@@ -348,7 +356,10 @@ pub mod f64s_list {
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> std::result::Result<Vec<Vec<f64>>, D::Error> {
-        Ok(Vec::<F64s>::deserialize(d)?.into_iter().map(|v| v.0).collect())
+        Ok(Vec::<F64s>::deserialize(d)?
+            .into_iter()
+            .map(|v| v.0)
+            .collect())
     }
 }
 
@@ -472,7 +483,9 @@ mod tests {
         assert!(e.contains("written by an older version"), "{e}");
         let mut long = b.clone();
         long.push(0);
-        assert!(parse::<Rec>(&long, &F).unwrap_err().contains("after the last blob"));
+        assert!(parse::<Rec>(&long, &F)
+            .unwrap_err()
+            .contains("after the last blob"));
         // A manifest pointing twice at the same blob is refused.
         let twice = br#"{"blobs":[8],"body":{"x":0,"y":null,"v":0,"t":0,"l":[]}}"#;
         let mut f = Vec::new();

@@ -2,6 +2,7 @@
 
 pub mod array;
 pub mod atomic;
+pub mod blobfile;
 pub mod container;
 pub mod mmap;
 pub mod npy;

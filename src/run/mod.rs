@@ -71,11 +71,14 @@ pub enum StopReason {
     Interrupted,
 }
 
-/// Where a run stands after logging iterate `k`: enough to continue it bit for bit.
-#[derive(Clone, Debug, PartialEq)]
+/// Where a run stands after logging iterate `k`: enough to continue it bit for bit (and saved
+/// as such in checkpoints).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunState {
     pub k: u64,
     pub queries: u64,
+    #[serde(with = "crate::io::blobfile::bits")]
     pub seconds: f64,
     pub algo: AlgoState,
     /// The sampled game's [`SampledGame::position`] under `--oracle sampled`.
@@ -97,19 +100,42 @@ pub struct Persist<'a> {
     pub save: &'a mut dyn FnMut(&RunState) -> crate::error::Result<()>,
 }
 
-/// The outcome of a run.
-#[derive(Clone, Debug)]
+/// The outcome of a run (saved as such in checkpoints).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunInfo {
     pub kind: AlgoKind,
     pub step: Step,
     pub iterations: u64,
     pub queries: u64,
+    #[serde(with = "crate::io::blobfile::bits")]
     pub seconds: f64,
     pub stop: StopReason,
     pub last: Metrics,
+    #[serde(with = "crate::io::blobfile::f64s")]
     pub theta: Vec<f64>,
     /// Extra iterates (label, θ, last metrics), e.g. MWU's average.
+    #[serde(with = "extras_blobs")]
     pub extras: Vec<(String, Vec<f64>, Metrics)>,
+}
+
+/// [`RunInfo::extras`] with each `θ` in a blob.
+mod extras_blobs {
+    use crate::io::blobfile::{F64s, F64sRef};
+    use crate::metrics::Metrics;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// An extra iterate: label, θ, last metrics.
+    type Extra = (String, Vec<f64>, Metrics);
+
+    pub fn serialize<S: Serializer>(v: &[Extra], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|(l, t, m)| (l, F64sRef(t), m)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Extra>, D::Error> {
+        let v = Vec::<(String, F64s, Metrics)>::deserialize(d)?;
+        Ok(v.into_iter().map(|(l, t, m)| (l, t.0, m)).collect())
+    }
 }
 
 /// Runs `spec` on `op`, calling `on_row` for every logged iterate and `tick` after each

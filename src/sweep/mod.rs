@@ -24,6 +24,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod lockstep;
 pub mod plots;
+pub mod record;
 pub mod runner;
 pub mod summary;
 

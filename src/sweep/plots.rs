@@ -12,7 +12,7 @@
 //! `fonts-dejavu-core`) rather than embedding ~700 KB of font in the binary. With the feature
 //! on, plotters measures SVG text with that font too, so the font is loaded for every sweep.
 
-use super::runner::RunResult;
+use super::record::RunResult;
 use super::summary::SummaryRow;
 use crate::error::{Error, Result};
 use plotters::coord::Shift;

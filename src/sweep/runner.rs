@@ -13,7 +13,7 @@ use crate::algo::{AlgoKind, Schedule, StepSpec};
 use crate::equilibrium::{self, Equilibrium, EquilibriumParams};
 use crate::error::{Error, Result};
 use crate::game::PreferenceOperator;
-use crate::metrics::{self, Metrics};
+use crate::metrics;
 use crate::oracle::OracleSpec;
 use crate::policy;
 use crate::run::{self, MetricsMode, Persist, RunSpec, RunState, StopReason};
@@ -29,33 +29,7 @@ const GROUP_MAX: usize = 16;
 /// Vectors of `n` `f64` a run holds (iterates, payoffs, scratch, lock-step buffers).
 const VECTORS_PER_RUN: usize = 12;
 
-/// One logged iterate.
-#[derive(Clone, Copy, Debug)]
-pub struct Record {
-    pub iter: u64,
-    pub queries: u64,
-    pub m: Metrics,
-}
-
-/// One algorithm (or extra iterate, e.g. `mwu-avg`) on one game at one β.
-#[derive(Clone, Debug)]
-pub struct RunResult {
-    pub game: GameSpec,
-    pub beta: f64,
-    /// `nash-mp`, `mmd` …, or an extra iterate's label.
-    pub algo: String,
-    pub alpha: f64,
-    /// `KL(π*‖π_0)`.
-    pub kl0: f64,
-    pub records: Vec<Record>,
-}
-
-/// How the equilibrium solve of one β went.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct EqReport {
-    pub beta: f64,
-    pub certificate: Equilibrium,
-}
+pub use super::record::{EqReport, Record, RunResult};
 
 /// Everything one game produced.
 pub struct GameOutcome {

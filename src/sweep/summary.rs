@@ -13,7 +13,7 @@
 //! [`RATIO_FLOOR`]: below it, the distance is limited by the accuracy of `π*` (residual `1e-12`)
 //! and of the operator, not by the algorithm.
 
-use super::runner::{Record, RunResult};
+use super::record::{Record, RunResult};
 use crate::error::{Error, Result};
 use crate::io::atomic::AtomicFile;
 use crate::metrics::Metric;
@@ -461,7 +461,10 @@ mod tests {
         f.commit().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let back = read_runs(&path, crate::gen::Params::default()).unwrap();
-        assert_eq!(format!("{back:?}"), format!("{:?}", std::slice::from_ref(&run)));
+        assert_eq!(
+            format!("{back:?}"),
+            format!("{:?}", std::slice::from_ref(&run))
+        );
 
         // Reverse every row's cells: the columns are found by name, not position.
         let reversed: String = text
