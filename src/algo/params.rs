@@ -1,10 +1,10 @@
-//! Algorithm names, step sizes and their validation (MATH.md §2–3).
+//! Algorithm names, step sizes and their validation (docs/math.md §2–3).
 
 use crate::error::{Error, Result};
 use std::fmt;
 use std::str::FromStr;
 
-/// The algorithms of MATH.md §3.
+/// The algorithms of docs/math.md §3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum AlgoKind {
     #[serde(rename = "nash-mp")]
@@ -36,7 +36,7 @@ pub struct AlgoInfo {
     pub queries_per_iter: u64,
     /// Operator applications before the first iteration's own (OMWU's `g(π_0)`).
     pub initial_queries: u64,
-    /// The default step `α` at `β` (MATH.md §3).
+    /// The default step `α` at `β` (docs/math.md §3).
     pub default_alpha: fn(f64) -> f64,
     /// Whether Nash-MP's guarantee `(1+αβ)^{−k}·KL(π*‖π_0)` (the `bound` column) applies.
     pub has_bound: bool,
@@ -133,7 +133,7 @@ impl AlgoKind {
         self.info().name
     }
 
-    /// The default `α` of MATH.md §3 for this `β`.
+    /// The default `α` of docs/math.md §3 for this `β`.
     pub fn default_alpha(self, beta: f64) -> f64 {
         (self.info().default_alpha)(beta)
     }

@@ -1,4 +1,4 @@
-//! One step of each baseline against its closed form in probability space (MATH.md §2–3),
+//! One step of each baseline against its closed form in probability space (docs/math.md §2–3),
 //! computed here independently of the library's log-space prox: `π ∝` products and powers of
 //! `π_k`, `μ` and `e^{α g}`. The game, `μ`, `π_0` and the step make every quantity distinct.
 
