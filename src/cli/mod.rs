@@ -85,3 +85,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 pub(crate) fn warn(msg: &str) {
     eprintln!("warning: {msg}");
 }
+
+#[cfg(test)]
+mod cli_definition_tests {
+    /// clap's own consistency checks (conflicting names, defaults outside their value sets,
+    /// requirements on missing arguments) over every subcommand.
+    #[test]
+    fn cli_definition_passes_clap_debug_assert() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

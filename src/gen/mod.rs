@@ -49,7 +49,7 @@ fn disc_point(seed: u64, i: u64, k: u64) -> (f64, f64) {
 pub fn cyclic_entry(n: usize, i: usize, j: usize) -> f64 {
     let d = (j + n - i) % n;
     let half = (n - 1) / 2;
-    if d == 0 || (n % 2 == 0 && d == n / 2) {
+    if d == 0 || (n.is_multiple_of(2) && d == n / 2) {
         0.5
     } else if d <= half {
         1.0
@@ -126,10 +126,9 @@ impl Params {
             Family::Cyclic if !(0.0..=1.0).contains(&p.noise) => {
                 Err(format!("--noise must be in [0, 1], got {}", p.noise))
             }
-            Family::Disc | Family::Mixture if p.rank == 0 || p.rank % 2 != 0 => Err(format!(
-                "--rank of a disc game must be even and ≥ 2, got {}",
-                p.rank
-            )),
+            Family::Disc | Family::Mixture if p.rank == 0 || !p.rank.is_multiple_of(2) => Err(
+                format!("--rank of a disc game must be even and ≥ 2, got {}", p.rank),
+            ),
             Family::LowRank if p.rank == 0 => Err("--rank must be ≥ 1".into()),
             Family::Mixture if !(0.0..=1.0).contains(&p.weight) => {
                 Err(format!("--weight must be in [0, 1], got {}", p.weight))

@@ -255,7 +255,7 @@ fn take<'de, D: Deserializer<'de>, T>(
 
 /// The `u64` words of a blob.
 fn words_of(b: &[u8]) -> std::result::Result<Vec<u64>, String> {
-    if b.len() % 8 != 0 {
+    if !b.len().is_multiple_of(8) {
         return Err(format!(
             "{} bytes, not a whole number of 8-byte words",
             b.len()

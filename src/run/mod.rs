@@ -285,7 +285,7 @@ pub fn run_persistent(
             break StopReason::MaxIters;
         }
         if let Some(p) = persist.as_mut() {
-            let every = p.every.is_some_and(|e| k > 0 && k % e == 0);
+            let every = p.every.is_some_and(|e| k > 0 && k.is_multiple_of(e));
             let stop = (p.interrupted)();
             if every || stop {
                 (p.save)(&RunState {
@@ -324,7 +324,7 @@ pub fn run_persistent(
             (None, Some(q)) => q,
             (None, None) => alg.initial_queries() + k * alg.queries_per_iter(),
         };
-        if k % spec.log_every.max(1) == 0 || k >= spec.iters {
+        if k.is_multiple_of(spec.log_every.max(1)) || k >= spec.iters {
             (last, extra_last) = log(alg.as_ref(), &mut cur, k, queries, seconds)?;
         }
         tick();
