@@ -6,7 +6,7 @@ use super::atomic::AtomicFile;
 use super::container::{self, quantise_u16, Elem, GameHeader, Layout, TypeWidth, TILE, U16_ONE};
 use super::npy::{self, DType};
 use crate::error::{Error, Result};
-use crate::kernels::tile::{tile_index, TILE_ELEMS};
+use crate::storage::{tile_index, TILE_ELEMS};
 use rayon::prelude::*;
 use std::io::Write;
 use std::path::Path;

@@ -309,8 +309,8 @@ fn one_run(
     .map_err(|e| match e {
         // A checkpoint that cannot be written names its own file.
         e @ Error::Io { .. } => e,
-        e => Error::Param(format!(
-            "{} n={} β={beta} {kind}: {e}",
+        e => e.context(format!(
+            "{} n={} β={beta} {kind}",
             game.family_name(),
             game.n
         )),
