@@ -133,7 +133,7 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
         ScheduleArg::Decaying => Schedule::Decaying,
     };
     let oracle = a.oracle.spec()?;
-    let mut cfg = session::SolveConfig::new(
+    let cfg = session::SolveConfig::new(
         &a.algo,
         a.game.beta,
         step,
@@ -146,17 +146,17 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
     )?
     .with_oracle(oracle)?
     .with_persist(persist_spec(&a)?)?;
-    for w in &cfg.warnings {
+    for w in cfg.warnings() {
         super::warn(w);
     }
-    cfg.record = serde_json::json!({
+    let cfg = cfg.with_record(serde_json::json!({
         "game": a.game.game,
         "reference": a.game.reference,
         "init": a.init,
         "alpha": a.alpha,
         "eta": a.eta,
         "algo": a.algo.iter().map(|k| k.name()).collect::<Vec<_>>(),
-    });
+    }));
     let bar = super::progress::items(a.iters * a.algo.len() as u64, "iterations");
     let report = session::solve(g.as_ref(), &cfg, Some(&a.out), &mut |_| {}, &mut || {
         bar.inc(1)

@@ -16,8 +16,7 @@ use crate::game::PreferenceOperator;
 use crate::metrics;
 use crate::oracle::OracleSpec;
 use crate::policy;
-use crate::run::{self, MetricsMode, Persist, RunSpec, RunState, StopReason};
-use std::cell::RefCell;
+use crate::run::{self, MetricsMode, RunSpec, RunState, StopReason};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -273,40 +272,14 @@ fn one_run(
         oracle: OracleSpec::exact(),
         log_every: cfg.log_every(op.n(), cfg.algo_iters(kind, beta, op.n())),
     };
-    let series = RefCell::new(series);
-    let mut save = |st: &RunState| match persist.ck {
-        Some(ck) => ck.save_run(index, beta, kind, Some(st), &series.borrow()),
-        None => Ok(()),
+    let mut obs = SeriesObserver {
+        series,
+        persist,
+        index,
+        beta,
+        kind,
     };
-    let interrupted = || persist.interrupted();
-    let info = run::run_persistent(
-        op,
-        &spec,
-        &mut |r| {
-            let mut s = series.borrow_mut();
-            let at = match s.iter().position(|(l, _)| l == r.algo) {
-                Some(i) => i,
-                None => {
-                    s.push((r.algo.to_string(), Vec::new()));
-                    s.len() - 1
-                }
-            };
-            s[at].1.push(Record {
-                iter: r.iter,
-                queries: r.queries,
-                m: r.metrics,
-            });
-            Ok(())
-        },
-        &mut || {},
-        Some(Persist {
-            resume: state,
-            every: persist.every,
-            interrupted: &interrupted,
-            save: &mut save,
-        }),
-    )
-    .map_err(|e| match e {
+    let info = run::run_observed(op, &spec, state, &mut obs).map_err(|e| match e {
         // A checkpoint that cannot be written names its own file.
         e @ Error::Io { .. } => e,
         e => e.context(format!(
@@ -318,9 +291,50 @@ fn one_run(
     if info.stop == StopReason::Interrupted {
         return Ok(None);
     }
-    let series = series.into_inner();
+    let series = obs.series;
     if let Some(ck) = persist.ck {
         ck.save_run(index, beta, kind, None, &series)?;
     }
     Ok(Some(results(series)))
+}
+
+/// Owns a sweep run's logged iterates (by label) and saves them with its state.
+struct SeriesObserver<'a> {
+    series: Vec<(String, Vec<Record>)>,
+    persist: GamePersist<'a>,
+    /// The run's position among the game's cells, β and algorithm (name its checkpoint).
+    index: usize,
+    beta: f64,
+    kind: AlgoKind,
+}
+
+impl run::Observer for SeriesObserver<'_> {
+    fn row(&mut self, r: &run::Row) -> Result<()> {
+        let s = &mut self.series;
+        let at = match s.iter().position(|(l, _)| l == r.algo) {
+            Some(i) => i,
+            None => {
+                s.push((r.algo.to_string(), Vec::new()));
+                s.len() - 1
+            }
+        };
+        s[at].1.push(Record {
+            iter: r.iter,
+            queries: r.queries,
+            m: r.metrics,
+        });
+        Ok(())
+    }
+    fn interrupted(&self) -> bool {
+        self.persist.interrupted()
+    }
+    fn save_every(&self) -> Option<u64> {
+        self.persist.every
+    }
+    fn save(&mut self, st: &RunState) -> Result<()> {
+        match self.persist.ck {
+            Some(ck) => ck.save_run(self.index, self.beta, self.kind, Some(st), &self.series),
+            None => Ok(()),
+        }
+    }
 }
