@@ -142,6 +142,9 @@ pub fn solve_from(
     Ok(solve_core(op, theta_ref, theta_start, params, &|| false)?.expect("never interrupted"))
 }
 
+// Over 80 lines on purpose: one loop whose state (the Anderson history, the iterate on
+// probation, the lowest residual, the fallback switch and the stop rules) interlocks at every
+// step; split up, each piece would take most of that state as arguments.
 fn solve_core(
     op: &dyn PreferenceOperator,
     theta_ref: &[f64],

@@ -363,6 +363,29 @@ fn advance(
     seconds
 }
 
+/// The game as a sampled oracle sees it, under `--oracle sampled`.
+fn sampled_game<'a>(op: &'a dyn PreferenceOperator, spec: &RunSpec) -> Option<SampledGame<'a>> {
+    match spec.oracle.mode {
+        OracleMode::Sampled { samples } => Some(SampledGame::new(
+            op,
+            samples,
+            spec.oracle.seed,
+            oracle::algo_stream(spec.kind),
+            spec.oracle.fidelity,
+        )),
+        _ => None,
+    }
+}
+
+/// The algorithm of `spec` at `θ_0` (Nash-MP with approximate prox steps under `--oracle pg`).
+fn build_algo(spec: &RunSpec) -> Box<dyn algo::Algorithm> {
+    let (alpha, seed, fidelity) = (spec.step.alpha, spec.oracle.seed, spec.oracle.fidelity);
+    match spec.oracle.mode {
+        OracleMode::Pg(p) => Box::new(ApproxNashMp::new(spec.theta0, alpha, p, seed, fidelity)),
+        _ => algo::build(spec.kind, spec.theta0, alpha, spec.schedule),
+    }
+}
+
 /// As [`run_persistent`], reporting to `obs`: continues from `resume` if given, saves its state
 /// when `obs` asks, stops when `obs.interrupted()`.
 ///
@@ -377,17 +400,7 @@ pub fn run_observed(
     let n = op.n();
     assert_eq!(spec.theta0.len(), n);
     assert_eq!(spec.theta_ref.len(), n);
-    let (seed, fidelity) = (spec.oracle.seed, spec.oracle.fidelity);
-    let sampled = match spec.oracle.mode {
-        OracleMode::Sampled { samples } => Some(SampledGame::new(
-            op,
-            samples,
-            seed,
-            oracle::algo_stream(spec.kind),
-            fidelity,
-        )),
-        _ => None,
-    };
+    let sampled = sampled_game(op, spec);
     let ctx = Context {
         op: sampled
             .as_ref()
@@ -395,11 +408,7 @@ pub fn run_observed(
         theta_ref: spec.theta_ref,
         beta: spec.beta,
     };
-    let alpha = spec.step.alpha;
-    let mut alg: Box<dyn algo::Algorithm> = match spec.oracle.mode {
-        OracleMode::Pg(p) => Box::new(ApproxNashMp::new(spec.theta0, alpha, p, seed, fidelity)),
-        _ => algo::build(spec.kind, spec.theta0, alpha, spec.schedule),
-    };
+    let mut alg = build_algo(spec);
     let mut meter = Meter::new(op, spec);
     let mut alg_cur = spec.oracle.is_stochastic().then(|| {
         let mut c = CurrentPayoff::new(n);

@@ -577,3 +577,89 @@ fn write_policy(dir: &Path, label: &str, theta: &[f64]) -> Result<PathBuf> {
     array::write_vector(&p, &policy::probs(theta))?;
     Ok(p)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mu() -> Vec<f64> {
+        vec![(1.0f64 / 3.0).ln(); 3]
+    }
+
+    #[test]
+    fn params_have_defaults_and_are_checked_once() {
+        let cfg = SolveParams {
+            theta_ref: mu(),
+            ..SolveParams::default()
+        }
+        .check()
+        .unwrap();
+        assert_eq!(cfg.algos().len(), 1);
+        assert_eq!(cfg.algos()[0].0, AlgoKind::NashMp);
+        assert_eq!(cfg.algos()[0].1.alpha, 2.0);
+        assert_eq!(cfg.beta(), 0.1);
+        // The positional constructor is the same check.
+        let old = SolveConfig::new(
+            &[AlgoKind::NashMp],
+            0.1,
+            StepSpec::Default,
+            Schedule::Constant,
+            1000,
+            None,
+            MetricsMode::Full,
+            mu(),
+            mu(),
+        )
+        .unwrap();
+        assert_eq!(old.fingerprint(), cfg.fingerprint());
+        let bad = |p: SolveParams, needle: &str| {
+            let e = p.check().unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        };
+        let base = || SolveParams {
+            theta_ref: mu(),
+            ..SolveParams::default()
+        };
+        bad(SolveParams::default(), "reference policy is empty");
+        bad(
+            SolveParams {
+                algos: vec![],
+                ..base()
+            },
+            "no algorithm",
+        );
+        bad(
+            SolveParams {
+                tol: Some(0.1),
+                metrics: MetricsMode::None,
+                ..base()
+            },
+            "--metrics none",
+        );
+        bad(
+            SolveParams {
+                theta0: Some(vec![0.0; 2]),
+                ..base()
+            },
+            "2 actions, the reference 3",
+        );
+        bad(
+            SolveParams {
+                persist: PersistSpec {
+                    every: Some(0),
+                    ..PersistSpec::default()
+                },
+                ..base()
+            },
+            "--checkpoint-every",
+        );
+        bad(
+            SolveParams {
+                algos: vec![AlgoKind::Egpo],
+                step: StepSpec::Alpha(20.0),
+                ..base()
+            },
+            "egpo needs",
+        );
+    }
+}

@@ -120,6 +120,9 @@ pub fn games(cfg: &SweepConfig) -> Vec<GameSpec> {
 }
 
 /// Runs the sweep, calling `progress` with one line per game.
+// Over 80 lines: the sweep's script, in order (outputs opened, checkpoint checked, each game
+// generated, run or picked up, its rows appended, then summary, plots and record); each step is
+// a call, and splitting the sequence would only pass its open files around.
 pub fn run(
     cfg: &SweepConfig,
     opt: &SweepOptions,

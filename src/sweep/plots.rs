@@ -113,6 +113,8 @@ fn bounds(vals: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
 
 type DrawResult<T> = std::result::Result<T, String>;
 
+// Over 80 lines: plotters' chart builder, one configuration call after another (axes, labels,
+// series, error bars, legend); there is no logic to split out.
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     p: &Panel,
@@ -344,6 +346,7 @@ fn geo_mean(seeds: &[&RunResult], f: impl Fn(&RunResult, usize) -> Option<f64>) 
 }
 
 /// Draws every figure into `dir`; returns the files written.
+// Over 80 lines: one block per figure, each building its panels from the runs and drawing them.
 pub fn draw_all(
     dir: &Path,
     runs: &[RunResult],

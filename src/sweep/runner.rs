@@ -96,6 +96,8 @@ fn execute<'s, T: Send>(
 }
 
 /// Runs the sweep's cell for one game file, continuing from what `persist.ck` holds.
+// Over 80 lines: two phases (every π*, then every run) that build their job lists for the same
+// lock-step batcher; the lists borrow the phase's locals, so each phase stays in place.
 pub fn run_game(
     op: &dyn PreferenceOperator,
     spec: GameSpec,
@@ -214,6 +216,7 @@ struct Cell {
 
 /// One algorithm from `μ` with its default step and full metrics; its rows split by label.
 /// Continues from `saved`; `None` if interrupted (its state saved in `persist.ck`).
+// A little over 80 lines: the saved states it resumes from are matched in place.
 fn one_run(
     op: &dyn PreferenceOperator,
     cfg: &SweepConfig,
