@@ -1,6 +1,7 @@
 use super::solve::GameArgs;
 use crate::equilibrium::{self, EquilibriumParams};
 use crate::io::array;
+use crate::io::output::{self, Format};
 use crate::policy;
 use std::path::PathBuf;
 
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 pub struct EquilibriumArgs {
     #[command(flatten)]
     pub game: GameArgs,
-    /// Output: π* as a float64 .npy vector.
+    /// Output: π* as a float64 .npy vector (its folder is created if missing).
     #[arg(long)]
     pub out: PathBuf,
     /// Target fixed-point residual.
@@ -24,6 +25,7 @@ pub struct EquilibriumArgs {
 }
 
 pub fn run(a: EquilibriumArgs) -> anyhow::Result<()> {
+    output::check(&a.out, Format::Npy, "π* (a float64 vector)")?;
     let (g, theta_ref) = a.game.load()?;
     let mut p = EquilibriumParams::new(a.game.beta);
     p.target_residual = a.residual;
@@ -33,17 +35,21 @@ pub fn run(a: EquilibriumArgs) -> anyhow::Result<()> {
     let eq = equilibrium::solve(g.as_ref(), &theta_ref, p)?;
     array::write_vector(&a.out, &policy::probs(&eq.theta))?;
     println!(
-        "equilibrium: residual {:e}, exploit {:e}, exploit0 {:e}, {} iterations, {} queries, {:?}, \
+        "equilibrium: residual {:e}, exploit {:e}, exploit0 {:e}, {} iterations, {} queries, {}, \
          Anderson memory {} ({} steps rejected{}), {:.3}s",
         eq.residual,
         eq.exploit,
         eq.exploit0,
         eq.iterations,
         eq.queries,
-        eq.stop,
+        super::word(&eq.stop),
         eq.memory,
         eq.rejected,
-        if eq.fallback { ", then plain Nash-MP" } else { "" },
+        if eq.fallback {
+            ", then plain Nash-MP"
+        } else {
+            ""
+        },
         t.elapsed().as_secs_f64()
     );
     println!("wrote {}", a.out.display());

@@ -1,4 +1,5 @@
 use crate::game;
+use crate::io::output::{self, Format};
 use crate::pairwise::{sidecar, synth};
 use std::path::PathBuf;
 
@@ -9,14 +10,16 @@ pub struct GenerateJudgementsArgs {
     /// Number of judgements.
     #[arg(long)]
     pub count: u64,
+    /// Seed of the one stream the judgements are drawn from (same seed, same log).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output CSV `left,right,winner` (written atomically).
+    /// Output CSV `left,right,winner` (written atomically; its folder is created if missing).
     #[arg(long)]
     pub out: PathBuf,
 }
 
 pub fn run(a: GenerateJudgementsArgs) -> anyhow::Result<()> {
+    output::check(&a.out, Format::Csv, "a judgement log")?;
     let g = game::open(&a.game, None)?;
     let items = sidecar::read_items(&a.game, g.n())?;
     synth::write_log(g.as_ref(), &items, a.count, a.seed, &a.out)?;

@@ -1,3 +1,4 @@
+use crate::io::output::{self, Format};
 use crate::io::{array, npy::DType};
 use crate::pairwise::estimate::{self, Counts, Coverage, EstimateParams, Fill};
 use crate::pairwise::{log, sidecar};
@@ -31,7 +32,8 @@ impl ColumnArgs {
 pub struct ImportPairwiseArgs {
     /// The judgement log (CSV with a header row).
     pub log: PathBuf,
-    /// Output game (float64 .npy); GAME.items.txt and GAME.coverage.json are written beside it.
+    /// Output game (a float64 .npy; its folder is created if missing); GAME.items.txt and
+    /// GAME.coverage.json are written beside it.
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
@@ -45,6 +47,11 @@ pub struct ImportPairwiseArgs {
 }
 
 pub fn run(a: ImportPairwiseArgs) -> anyhow::Result<()> {
+    output::check(
+        &a.out,
+        Format::Npy,
+        "the estimated game (a dense float64 matrix)",
+    )?;
     let params = EstimateParams::new(a.smoothing, a.fill)?;
     let parsed = log::read(&a.log, &a.columns.columns())?;
     let n = parsed.items.len();

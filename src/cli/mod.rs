@@ -13,6 +13,7 @@ mod oracle_args;
 mod progress;
 mod rank;
 mod solve;
+mod storage_args;
 mod sweep;
 
 use clap::{Parser, Subcommand};
@@ -84,4 +85,30 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 /// Prints a warning on stderr.
 pub(crate) fn warn(msg: &str) {
     eprintln!("warning: {msg}");
+}
+
+/// An enum's name as `summary.json` spells it (`max-iters`, `stalled`).
+pub(crate) fn word<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Warns that `old` is a deprecated spelling of `new` (kept working for one release).
+pub(crate) fn deprecated(old: &str, new: &str) {
+    warn(&format!(
+        "{old} is deprecated and will be removed; use {new}"
+    ));
+}
+
+/// A tolerance flag, if given, must be finite and positive.
+pub(crate) fn check_tol(flag: &str, tol: Option<f64>) -> anyhow::Result<()> {
+    match tol {
+        Some(t) if !(t.is_finite() && t > 0.0) => {
+            anyhow::bail!("invalid parameter: {flag} must be finite and > 0, got {t}")
+        }
+        _ => Ok(()),
+    }
 }

@@ -53,8 +53,20 @@ pub struct RankArgs {
 pub fn run(a: RankArgs) -> anyhow::Result<()> {
     for (name, v) in [("--beta", a.beta), ("--vn-floor", a.vn_floor)] {
         if !(v > 0.0 && v.is_finite()) {
-            anyhow::bail!("{name} must be finite and > 0, got {v}");
+            anyhow::bail!("invalid parameter: {name} must be finite and > 0, got {v}");
         }
+    }
+    if a.vn_floor > 1.0 {
+        anyhow::bail!(
+            "invalid parameter: --vn-floor {} is above the von Neumann path's start, β = 1; give a value in (0, 1]",
+            a.vn_floor
+        );
+    }
+    if a.top == Some(0) {
+        anyhow::bail!("invalid parameter: --top must be at least 1 (omit it to print every item)");
+    }
+    if let Some(out) = &a.out {
+        crate::io::output::check(out, crate::io::output::Format::Csv, "the ranking table")?;
     }
     let g = game::open(&a.game, None)?;
     let n = g.n();
@@ -71,8 +83,11 @@ pub fn run(a: RankArgs) -> anyhow::Result<()> {
         a.beta
     );
     println!(
-        "equilibrium: exploit0 {:.4e} (unregularised), residual {:.1e}, {} iterations, {:?}",
-        point.exploit0, point.residual, point.iterations, point.stop
+        "equilibrium: exploit0 {:.4e} (unregularised), residual {:.1e}, {} iterations, {}",
+        point.exploit0,
+        point.residual,
+        point.iterations,
+        super::word(&point.stop)
     );
     if let Some(iv) = &intervals {
         println!(

@@ -9,7 +9,8 @@ use std::sync::Arc;
 /// Shared by `solve` and `equilibrium`: the game and its reference.
 #[derive(clap::Args, Debug, Clone)]
 pub struct GameArgs {
-    /// The game: a square float32/float64 .npy preference matrix.
+    /// The game: a square float32/float64 .npy matrix, or a nashmp container (.nmp) of any
+    /// layout (packed, u16, low-rank, block). Text matrices: `nashmp convert IN.txt OUT.npy`.
     pub game: PathBuf,
     /// Regularisation strength β ≥ 0.
     #[arg(long, allow_negative_numbers = true)]
@@ -66,7 +67,8 @@ pub struct SolveArgs {
     /// Starting policy: `reference` (default), `uniform`, or a .npy policy file.
     #[arg(long, default_value = "reference")]
     pub init: String,
-    /// Output folder.
+    /// Output folder (created if missing). Result files of an earlier run there that this run
+    /// does not write are removed.
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
     #[command(flatten)]
@@ -116,6 +118,7 @@ fn persist_spec(a: &SolveArgs) -> anyhow::Result<session::PersistSpec> {
 }
 
 pub fn run(a: SolveArgs) -> anyhow::Result<()> {
+    crate::io::output::check_dir(&a.out, "--out")?;
     let (g, theta_ref) = a.game.load()?;
     let theta0 = init_theta(&a.init, &theta_ref)?;
     let step = match (a.alpha, a.eta) {
@@ -165,8 +168,11 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
     println!("game: {}", g.describe());
     if let Some((eq, secs)) = &report.equilibrium {
         println!(
-            "equilibrium: residual {:.3e}, exploit {:.3e} after {} iterations ({:?}, {secs:.2}s)",
-            eq.residual, eq.exploit, eq.iterations, eq.stop
+            "equilibrium: residual {:.3e}, exploit {:.3e} after {} iterations ({}, {secs:.2}s)",
+            eq.residual,
+            eq.exploit,
+            eq.iterations,
+            super::word(&eq.stop)
         );
     }
     println!(
@@ -176,14 +182,14 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
     for r in &report.runs {
         let f = |v: Option<f64>| v.map(|x| format!("{x:.3e}")).unwrap_or_else(|| "-".into());
         println!(
-            "{:<8} {:>8} {:>8} {:>11} {:>11} {:>11.3e}  {:?}",
+            "{:<8} {:>8} {:>8} {:>11} {:>11} {:>11.3e}  {}",
             r.kind.name(),
             r.iterations,
             r.queries,
             f(r.last.kl_star),
             f(r.last.exploit),
             r.seconds / r.iterations.max(1) as f64,
-            r.stop
+            super::word(&r.stop)
         );
     }
     if let Some(m) = crate::run::memory::snapshot() {
@@ -194,9 +200,41 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
             crate::run::memory::mib(m.rss_file)
         );
     }
-    println!(
-        "wrote {}/{{metrics.csv,summary.json,*.policy.npy}}",
-        a.out.display()
-    );
+    let mut written = vec!["metrics.csv".to_string(), "summary.json".to_string()];
+    for r in &report.runs {
+        written.push(format!("{}.policy.npy", r.kind.name()));
+        written.extend(r.extras.iter().map(|(l, _, _)| format!("{l}.policy.npy")));
+    }
+    if report.equilibrium.is_some() {
+        written.push("equilibrium.npy".into());
+    }
+    remove_stale(&a.out, &written)?;
+    println!("wrote {}/{{{}}}", a.out.display(), written.join(","));
+    Ok(())
+}
+
+/// Removes the outputs an earlier solve left in `dir` that this one did not write (policies of
+/// algorithms not run now, `equilibrium.npy` without `--metrics full`), so that every result
+/// file in the folder belongs to the latest run.
+fn remove_stale(dir: &Path, written: &[String]) -> anyhow::Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| crate::Error::io(dir, e))?;
+    let mut stale: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|f| f.ends_with(".policy.npy") || f == "equilibrium.npy")
+        .filter(|f| !written.contains(f))
+        .collect();
+    stale.sort();
+    for f in &stale {
+        let p = dir.join(f);
+        std::fs::remove_file(&p).map_err(|e| crate::Error::io(&p, e))?;
+    }
+    if !stale.is_empty() {
+        super::warn(&format!(
+            "removed {} from an earlier run in {} (not written by this one)",
+            stale.join(", "),
+            dir.display()
+        ));
+    }
     Ok(())
 }

@@ -3,7 +3,7 @@
 use crate::algo::AlgoKind;
 use crate::gen::Family;
 use crate::sweep::{self, plots::Formats, Mode, Preset, SweepOptions, SweepPersist};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -120,10 +120,11 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     };
     if a.replot {
         println!("rewrote from {}:", a.out.join("runs.csv").display());
-        for f in sweep::replot(&a.out, formats)? {
+        let files = sweep::replot(&a.out, formats)?;
+        for f in &files {
             println!("  {}", f.display());
         }
-        return Ok(());
+        return remove_stale_plots(&a.out, &files);
     }
     let ck = sweep::checkpoint::SweepCheckpoint::new(&a.out);
     if a.resume && !ck.exists() {
@@ -190,6 +191,46 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     println!("wrote into {}:", a.out.display());
     for f in &report.files {
         println!("  {}", f.display());
+    }
+    remove_stale_plots(&a.out, &report.files)?;
+    let batching = a.out.join("batching.csv");
+    if !report.files.contains(&batching) {
+        remove_stale(&[batching])?;
+    }
+    Ok(())
+}
+
+/// Removes the plots an earlier sweep left in `OUT/plots/` that this one did not draw (another
+/// grid's families or β), so that every figure there belongs to the latest results.
+fn remove_stale_plots(out: &Path, written: &[PathBuf]) -> anyhow::Result<()> {
+    let dir = out.join("plots");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    let mut stale: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "svg" || e == "png"))
+        .filter(|p| !written.contains(p))
+        .collect();
+    stale.sort();
+    remove_stale(&stale)
+}
+
+fn remove_stale(stale: &[PathBuf]) -> anyhow::Result<()> {
+    let mut removed = Vec::new();
+    for p in stale {
+        match std::fs::remove_file(p) {
+            Ok(()) => removed.push(p.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(crate::Error::io(p, e).into()),
+        }
+    }
+    if !removed.is_empty() {
+        super::warn(&format!(
+            "removed {} from an earlier sweep (not written by this one)",
+            removed.join(", ")
+        ));
     }
     Ok(())
 }

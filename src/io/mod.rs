@@ -5,5 +5,6 @@ pub mod atomic;
 pub mod container;
 pub mod mmap;
 pub mod npy;
+pub mod output;
 pub mod text;
 pub mod write;
