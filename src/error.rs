@@ -58,7 +58,7 @@ pub enum Error {
         j: usize,
         value: f64,
     },
-    #[error("{path}: not skew-consistent: P[{i}][{j}] + P[{j}][{i}] = {pij} + {pji} = {sum}, off from 1 by more than tol = {tol}")]
+    #[error("{path}: not skew-consistent: P[{i}][{j}] + P[{j}][{i}] = {pij} + {pji} = {sum}, off from 1 by more than tol = {tol:e}")]
     NotSkewSymmetric {
         path: PathBuf,
         i: usize,

@@ -12,14 +12,17 @@ use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Games (.npy or nashmp containers) to compare.
+    /// Games (.npy matrices or nashmp containers, .nmp) to compare.
     #[arg(required = true)]
     pub games: Vec<PathBuf>,
     /// Repetitions of each contender.
     #[arg(long, default_value_t = 20)]
     pub reps: usize,
-    /// Also time a batched apply of K vectors against K single applies.
-    #[arg(long)]
+    /// Also time a batched apply of K vectors (1..=16) against K single applies.
+    #[arg(long, value_name = "K")]
+    pub vectors: Option<usize>,
+    /// Deprecated spelling of --vectors (`solve --batch` is the policy-gradient batch).
+    #[arg(long, hide = true, conflicts_with = "vectors")]
     pub batch: Option<usize>,
     /// Also time the scalar twins (dense games).
     #[arg(long)]
@@ -33,12 +36,16 @@ fn median(v: &mut [f64]) -> f64 {
 
 type Contender<'a> = (String, u64, Box<dyn FnMut() + 'a>);
 
-pub fn run(a: BenchArgs) -> anyhow::Result<()> {
+pub fn run(mut a: BenchArgs) -> anyhow::Result<()> {
+    if a.batch.is_some() {
+        super::deprecated("bench --batch", "--vectors");
+        a.vectors = a.batch;
+    }
     if a.reps == 0 {
         anyhow::bail!("--reps must be at least 1");
     }
-    if a.batch.is_some_and(|k| k == 0 || k > 16) {
-        anyhow::bail!("--batch must be in 1..=16");
+    if a.vectors.is_some_and(|k| k == 0 || k > 16) {
+        anyhow::bail!("invalid parameter: --vectors must be in 1..=16");
     }
     let games: Vec<Box<dyn PreferenceOperator>> = a
         .games
@@ -65,7 +72,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let bytes = g.stored_bytes();
         let gref = g.as_ref();
         contenders.push((label, bytes, Box::new(move || gref.apply(&x, &mut out))));
-        if let Some(k) = a.batch {
+        if let Some(k) = a.vectors {
             let xs: Vec<Vec<f64>> = (0..k)
                 .map(|v| {
                     (0..n)
@@ -127,7 +134,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             first_apply / m
         );
     }
-    if let Some(k) = a.batch {
+    if let Some(k) = a.vectors {
         for (gi, path) in a.games.iter().enumerate() {
             let (single, batch) = (med[1 + 2 * gi], med[2 + 2 * gi]);
             println!(

@@ -13,7 +13,7 @@ pub struct EquilibriumArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Target fixed-point residual.
-    #[arg(long, default_value_t = 1e-12)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-12)]
     pub residual: f64,
     /// Map evaluations (Nash-MP iterations) at most.
     #[arg(long, default_value_t = 1_000_000)]
@@ -26,6 +26,12 @@ pub struct EquilibriumArgs {
 
 pub fn run(a: EquilibriumArgs) -> anyhow::Result<()> {
     output::check(&a.out, Format::Npy, "π* (a float64 vector)")?;
+    if !(a.residual.is_finite() && a.residual > 0.0) {
+        anyhow::bail!(
+            "invalid parameter: --residual must be finite and > 0, got {}",
+            a.residual
+        );
+    }
     let (g, theta_ref) = a.game.load()?;
     let mut p = EquilibriumParams::new(a.game.beta);
     p.target_residual = a.residual;
@@ -35,11 +41,11 @@ pub fn run(a: EquilibriumArgs) -> anyhow::Result<()> {
     let eq = equilibrium::solve(g.as_ref(), &theta_ref, p)?;
     array::write_vector(&a.out, &policy::probs(&eq.theta))?;
     println!(
-        "equilibrium: residual {:e}, exploit {:e}, exploit0 {:e}, {} iterations, {} queries, {}, \
+        "equilibrium: residual {}, exploit {}, exploit0 {}, {} iterations, {} queries, {}, \
          Anderson memory {} ({} steps rejected{}), {:.3}s",
-        eq.residual,
-        eq.exploit,
-        eq.exploit0,
+        super::sci(eq.residual),
+        super::sci(eq.exploit),
+        super::sci(eq.exploit0),
         eq.iterations,
         eq.queries,
         super::word(&eq.stop),

@@ -20,14 +20,19 @@ pub struct GenerateJudgementsArgs {
 
 pub fn run(a: GenerateJudgementsArgs) -> anyhow::Result<()> {
     output::check(&a.out, Format::Csv, "a judgement log")?;
+    if a.count == 0 {
+        anyhow::bail!(
+            "invalid parameter: --count must be at least 1 (import-pairwise needs a judgement)"
+        );
+    }
     let g = game::open(&a.game, None)?;
     let items = sidecar::read_items(&a.game, g.n())?;
     synth::write_log(g.as_ref(), &items, a.count, a.seed, &a.out)?;
     println!(
-        "wrote {} ({} judgements of {} items, seed {})",
+        "wrote {} ({} of {}, seed {})",
         a.out.display(),
-        a.count,
-        g.n(),
+        super::count(a.count, "judgement"),
+        super::count(g.n() as u64, "item"),
         a.seed
     );
     Ok(())

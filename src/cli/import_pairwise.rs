@@ -7,23 +7,28 @@ use std::path::PathBuf;
 /// Which CSV columns hold a judgement (shared by `import-pairwise` and `rank`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ColumnArgs {
-    /// Column of the left item's name.
-    #[arg(long, default_value = "left")]
-    pub left: String,
-    /// Column of the right item's name.
-    #[arg(long, default_value = "right")]
-    pub right: String,
-    /// Column of the winner: an item name, left/right, model_a/model_b, or tie….
-    #[arg(long, default_value = "winner")]
-    pub winner: String,
+    /// Column of the left item's name (default `left`, or `model_a` in an arena log whose
+    /// header has `model_a,model_b,winner`).
+    #[arg(long)]
+    pub left: Option<String>,
+    /// Column of the right item's name (default `right`, or `model_b` in an arena log).
+    #[arg(long)]
+    pub right: Option<String>,
+    /// Column of the winner: an item name, left/right, model_a/model_b, or tie… (default
+    /// `winner`).
+    #[arg(long)]
+    pub winner: Option<String>,
 }
 
 impl ColumnArgs {
-    pub fn columns(&self) -> log::Columns {
+    /// The columns given, else those `recorded` at import (GAME.coverage.json), else the
+    /// defaults (with arena columns detected from the header).
+    pub fn columns(&self, recorded: Option<&log::Columns>) -> log::Columns {
+        let d = recorded.cloned().unwrap_or_default();
         log::Columns {
-            left: self.left.clone(),
-            right: self.right.clone(),
-            winner: self.winner.clone(),
+            left: self.left.clone().unwrap_or(d.left),
+            right: self.right.clone().unwrap_or(d.right),
+            winner: self.winner.clone().unwrap_or(d.winner),
         }
     }
 }
@@ -53,16 +58,28 @@ pub fn run(a: ImportPairwiseArgs) -> anyhow::Result<()> {
         "the estimated game (a dense float64 matrix)",
     )?;
     let params = EstimateParams::new(a.smoothing, a.fill)?;
-    let parsed = log::read(&a.log, &a.columns.columns())?;
+    let parsed = log::read(&a.log, &a.columns.columns(None))?;
     let n = parsed.items.len();
     let counts = Counts::new(n, &parsed.judgements);
     let p = estimate::estimate(&counts, params);
-    let coverage = Coverage::new(&counts, params);
+    let mut coverage = Coverage::new(&counts, params);
+    coverage.columns = Some(parsed.columns.clone());
     println!(
-        "read {} judgements of {n} items from {}",
-        parsed.judgements.len(),
+        "read {} of {} from {}",
+        super::count(parsed.judgements.len() as u64, "judgement"),
+        super::count(n as u64, "item"),
         a.log.display()
     );
+    if parsed.columns != log::Columns::default() {
+        let c = &parsed.columns;
+        println!(
+            "columns: {}, {}, {} (recorded in {})",
+            c.left,
+            c.right,
+            c.winner,
+            sidecar::coverage_path(&a.out).display()
+        );
+    }
     println!("{}", coverage.summary());
     sidecar::write_items(&a.out, &parsed.items)?;
     sidecar::write_coverage(&a.out, &coverage)?;

@@ -78,14 +78,15 @@ pub fn run(a: RankArgs) -> anyhow::Result<()> {
         _ => None,
     };
     println!(
-        "game: {} ({n} items), β = {}, uniform reference",
+        "game: {} ({}), β = {}, uniform reference",
         a.game.display(),
+        super::count(n as u64, "item"),
         a.beta
     );
     println!(
-        "equilibrium: exploit0 {:.4e} (unregularised), residual {:.1e}, {} iterations, {}",
-        point.exploit0,
-        point.residual,
+        "equilibrium: exploit0 {} (unregularised), residual {}, {} iterations, {}",
+        super::sci(point.exploit0),
+        super::sci(point.residual),
         point.iterations,
         super::word(&point.stop)
     );
@@ -104,10 +105,10 @@ pub fn run(a: RankArgs) -> anyhow::Result<()> {
         .map(|&i| format!("{} {:.4}", items[i], last.probs[i]))
         .collect();
     println!(
-        "von Neumann winner (β path 1 → {}, {} solves, warm-started): exploit0 {:.4e}; top: {}",
+        "von Neumann winner (β path 1 → {}, {} solves, warm-started): exploit0 {}; top: {}",
         last.beta,
         vn.len(),
-        last.exploit0,
+        super::sci(last.exploit0),
         top.join(", ")
     );
     if let Some(out) = &a.out {
@@ -132,9 +133,14 @@ fn run_bootstrap(
         a.smoothing
             .or(recorded.as_ref().map(|c| c.smoothing))
             .unwrap_or(1.0),
-        a.fill.or(recorded.map(|c| c.fill)).unwrap_or(Fill::Half),
+        a.fill
+            .or(recorded.as_ref().map(|c| c.fill))
+            .unwrap_or(Fill::Half),
     )?;
-    let parsed = log::read(log_path, &a.columns.columns())?;
+    let cols = a
+        .columns
+        .columns(recorded.as_ref().and_then(|c| c.columns.as_ref()));
+    let parsed = log::read(log_path, &cols)?;
     let mismatch = |reason: String| Error::LogMismatch {
         log: log_path.into(),
         game: a.game.clone(),
@@ -164,9 +170,9 @@ fn run_bootstrap(
             let (from_log, in_game) = (p[i * n + j], g.entry(i, j));
             if (from_log - in_game).abs() > MATCH_TOL {
                 return Err(mismatch(format!(
-                    "P[{i}][{j}] is {in_game} in the game but {from_log} from the log with smoothing {} and fill {:?}; pass the log, --smoothing and --fill used by import-pairwise",
+                    "P[{i}][{j}] is {in_game} in the game but {from_log} from the log with smoothing {} and fill {}; pass the log, --smoothing and --fill used by import-pairwise",
                     estimator.smoothing(),
-                    estimator.fill()
+                    super::word(&estimator.fill())
                 ))
                 .into());
             }

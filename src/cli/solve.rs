@@ -19,7 +19,7 @@ pub struct GameArgs {
     #[arg(long = "ref", value_name = "REF.npy")]
     pub reference: Option<PathBuf>,
     /// Skew tolerance of the validation (default 1e-9 for float64, 1e-6 for float32).
-    #[arg(long = "skew-tol")]
+    #[arg(long = "skew-tol", allow_negative_numbers = true)]
     pub skew_tol: Option<f64>,
 }
 
@@ -56,7 +56,7 @@ pub struct SolveArgs {
     #[arg(long, default_value_t = 1000)]
     pub iters: u64,
     /// Stop an algorithm once its exploitability is ≤ T.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub tol: Option<f64>,
     /// Which metrics to log per iteration.
     #[arg(long, value_enum)]
@@ -118,6 +118,7 @@ fn persist_spec(a: &SolveArgs) -> anyhow::Result<session::PersistSpec> {
 }
 
 pub fn run(a: SolveArgs) -> anyhow::Result<()> {
+    super::check_tol("--skew-tol", a.game.skew_tol)?;
     crate::io::output::check_dir(&a.out, "--out")?;
     let (g, theta_ref) = a.game.load()?;
     let theta0 = init_theta(&a.init, &theta_ref)?;
@@ -168,9 +169,9 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
     println!("game: {}", g.describe());
     if let Some((eq, secs)) = &report.equilibrium {
         println!(
-            "equilibrium: residual {:.3e}, exploit {:.3e} after {} iterations ({}, {secs:.2}s)",
-            eq.residual,
-            eq.exploit,
+            "equilibrium: residual {}, exploit {} after {} iterations ({}, {secs:.2}s)",
+            super::sci(eq.residual),
+            super::sci(eq.exploit),
             eq.iterations,
             super::word(&eq.stop)
         );
@@ -180,7 +181,7 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
         "algo", "iters", "queries", "kl_star", "exploit", "s/iter"
     );
     for r in &report.runs {
-        let f = |v: Option<f64>| v.map(|x| format!("{x:.3e}")).unwrap_or_else(|| "-".into());
+        let f = |v: Option<f64>| v.map(super::sci).unwrap_or_else(|| "-".into());
         println!(
             "{:<8} {:>8} {:>8} {:>11} {:>11} {:>11.3e}  {}",
             r.kind.name(),

@@ -23,7 +23,7 @@ pub struct SweepArgs {
     #[arg(long, value_delimiter = ',')]
     pub structured_sizes: Option<Vec<usize>>,
     /// Comma-separated regularisation strengths β > 0.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, allow_negative_numbers = true, value_delimiter = ',')]
     pub betas: Option<Vec<f64>>,
     /// Comma-separated algorithms (each with its default step).
     #[arg(long, value_delimiter = ',')]

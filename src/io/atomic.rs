@@ -148,6 +148,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_rejected_write_leaves_the_previous_file_and_no_temporary() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("sub/g.npy");
+        write_all(&target, b"old").unwrap();
+        let mut f = AtomicFile::create(&target).unwrap();
+        f.write_all(b"new").unwrap();
+        let e = f
+            .commit_checked(&|p| {
+                assert_eq!(
+                    std::fs::read(p).unwrap(),
+                    b"new",
+                    "the check sees the new bytes"
+                );
+                Err(Error::Param(format!("{} is bad", p.display())))
+            })
+            .unwrap_err()
+            .to_string();
+        let shown = e.replace(&d.path().display().to_string(), "");
+        assert!(
+            shown.contains("g.npy") && shown.contains("removed") && !shown.contains(".tmp"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), b"old");
+        let names: Vec<_> = std::fs::read_dir(d.path().join("sub"))
+            .unwrap()
+            .flatten()
+            .collect();
+        assert_eq!(names.len(), 1, "no temporary left");
+    }
+
+    #[test]
     fn stale_temporaries_of_dead_processes_go() {
         let d = tempfile::tempdir().unwrap();
         let target = d.path().join("g.npy");
