@@ -803,3 +803,47 @@ fn validation_gaps_and_arena_logs() {
         &["missing column(s) nope"],
     );
 }
+
+/// Item 10: `bench` frames every row per matrix entry, so games of different `n` compare and a
+/// batch row's ratio to its game's single apply is the summary line's speed-up.
+#[test]
+fn bench_rows_compare_per_entry_and_agree_with_the_summary() {
+    let t = Tmp::new();
+    let (a, b) = (t.path("a.npy"), t.path("b.npy"));
+    ok(&["generate", "uniform", "--n", "64", "--out", s(&a)]);
+    ok(&["generate", "uniform", "--n", "96", "--out", s(&b)]);
+    let out = ok(&["bench", s(&a), s(&b), "--reps", "3", "--vectors", "4"]);
+    assert!(out.contains("vs first apply (per entry)"), "{out}");
+    let ratio = |prefix: &str| -> f64 {
+        let line = out.lines().find(|l| l.starts_with(prefix)).unwrap();
+        line.split_whitespace()
+            .last()
+            .unwrap()
+            .trim_end_matches('×')
+            .parse()
+            .unwrap()
+    };
+    for (g, name) in [(&a, "a.npy"), (&b, "b.npy")] {
+        let single = ratio(&format!("apply {}", s(g)));
+        let batch = ratio(&format!("batch4 {}", s(g)));
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("batch of 4 on") && l.contains(name))
+            .unwrap();
+        let summary: f64 = line
+            .split(": ")
+            .nth(1)
+            .unwrap()
+            .split('×')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        // Printed with 3 and 2 decimals: agreement to rounding.
+        let rel = (batch / single - summary).abs() / summary;
+        assert!(
+            rel < 0.02,
+            "{name}: row {batch}/{single} vs summary {summary}\n{out}"
+        );
+    }
+}
