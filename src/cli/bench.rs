@@ -137,8 +137,8 @@ pub fn run(mut a: BenchArgs) -> anyhow::Result<()> {
     let rate = |c: &Contender, m: f64| c.2 / m;
     let first_apply = contenders.get(1).map_or(f64::NAN, |c| rate(c, med[1]));
     println!(
-        "{:<60} {:>13} {:>13} {:>15}  {}",
-        "contender", "median", "bytes read", "matrix entries", "vs first apply (per entry)"
+        "{:<60} {:>13} {:>13} {:>15}  vs first apply (per entry)",
+        "contender", "median", "bytes read", "matrix entries"
     );
     for (c, m) in contenders.iter().zip(&med) {
         println!(
