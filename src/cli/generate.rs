@@ -46,7 +46,7 @@ pub struct GenerateArgs {
 }
 
 /// The options each family reads (the others are refused, not silently ignored).
-fn options_of(family: Family) -> &'static [&'static str] {
+pub(crate) fn options_of(family: Family) -> &'static [&'static str] {
     match family {
         Family::Uniform => &[],
         Family::BradleyTerry => &["--sigma"],

@@ -43,7 +43,23 @@ pub struct SweepArgs {
     /// an explicit --iters lifts the preset's cap).
     #[arg(long)]
     pub large_max_iters: Option<u64>,
-    /// Output folder.
+    /// Skill spread σ of bradley-terry and mixture games (default 1).
+    #[arg(long, allow_negative_numbers = true)]
+    pub sigma: Option<f64>,
+    /// Noise level ε of cyclic games (default 0: such a game starts at π*, see README).
+    #[arg(long, allow_negative_numbers = true)]
+    pub noise: Option<f64>,
+    /// Rank r of disc, mixture (even) and low-rank games (default 2).
+    #[arg(long)]
+    pub rank: Option<usize>,
+    /// Weight w of the transitive part of mixture games (default 0.5).
+    #[arg(long, allow_negative_numbers = true)]
+    pub weight: Option<f64>,
+    /// Number of types K of block games (default 16).
+    #[arg(long)]
+    pub types: Option<usize>,
+    /// Output folder (created if missing). Plots of an earlier sweep there that this one does
+    /// not draw are removed.
     #[arg(long, default_value = "out/sweep")]
     pub out: PathBuf,
     /// Folder of generated games, reused across sweeps.
@@ -108,6 +124,36 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     }
     if a.large_max_iters.is_some() {
         cfg.large_max_iters = a.large_max_iters;
+    }
+    for (flag, set) in [
+        ("--sigma", a.sigma.is_some()),
+        ("--noise", a.noise.is_some()),
+        ("--rank", a.rank.is_some()),
+        ("--weight", a.weight.is_some()),
+        ("--types", a.types.is_some()),
+    ] {
+        let read = cfg
+            .families
+            .iter()
+            .any(|&f| super::generate::options_of(f).contains(&flag));
+        if set && !read {
+            anyhow::bail!("invalid parameter: {flag} applies to none of the sweep's families");
+        }
+    }
+    if let Some(v) = a.sigma {
+        cfg.params.sigma = v;
+    }
+    if let Some(v) = a.noise {
+        cfg.params.noise = v;
+    }
+    if let Some(v) = a.rank {
+        cfg.params.rank = v;
+    }
+    if let Some(v) = a.weight {
+        cfg.params.weight = v;
+    }
+    if let Some(v) = a.types {
+        cfg.params.types = v;
     }
     cfg.validate()?;
     sweep::check_out_dir(&a.out)?;
@@ -187,6 +233,17 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     );
     if !nash.is_empty() {
         println!("nash-mp: worst kl_star / bound over all runs = {worst:.6}");
+    }
+    let mut families: Vec<&str> = report.summary.iter().map(|r| r.family.as_str()).collect();
+    families.dedup();
+    for f in families {
+        let rows = report.summary.iter().filter(|r| r.family == f);
+        if rows.clone().all(|r| r.final_kl_star == Some(0.0)) {
+            println!(
+                "{f}: every run starts at π* (KL(π*‖π_0) = 0), so there is nothing to contract \
+                 and no rate; a noise-free cyclic game's π* is the uniform reference: give --noise"
+            );
+        }
     }
     println!("wrote into {}:", a.out.display());
     for f in &report.files {

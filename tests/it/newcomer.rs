@@ -847,3 +847,102 @@ fn bench_rows_compare_per_entry_and_agree_with_the_summary() {
         );
     }
 }
+
+/// The texts of an SVG's `<text>` elements.
+fn svg_texts(path: &Path) -> Vec<String> {
+    let svg = std::fs::read_to_string(path).unwrap();
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = t.split_once('>')?.1;
+            Some(body.split("</text>").next()?.trim().to_string())
+        })
+        .collect()
+}
+
+/// Item 6: sweep plots label every size on the log-n axis, keep rate axes at or above zero,
+/// fit their titles, draw exact zeros at the floor; a noise-free cyclic family says why its KL
+/// plots are empty (plot, summary, stdout), and the sweep passes `--noise`.
+#[test]
+fn sweep_plots_label_sizes_and_explain_cyclic_starts() {
+    let t = Tmp::new();
+    let (out, cache) = (t.path("sw"), t.path("cache"));
+    let sweep = |extra: &[&str]| {
+        let mut a = vec![
+            "sweep",
+            "--families",
+            "cyclic",
+            "--betas",
+            "0.5",
+            "--algos",
+            "nash-mp,omwu",
+            "--seeds",
+            "0",
+            "--iters",
+            "30",
+            "--out",
+            s(&out),
+            "--cache",
+            s(&cache),
+        ];
+        a.extend(extra);
+        ok(&a)
+    };
+    let stdout = sweep(&["--sizes", "9"]);
+    assert!(stdout.contains("every run starts at π*"), "{stdout}");
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        md.contains("Every run starts at π*") && md.contains("--noise"),
+        "{md}"
+    );
+    let kl = svg_texts(&out.join("plots/kl-cyclic-beta0.5.svg")).join("|");
+    assert!(kl.contains("nothing to contract"), "{kl}");
+
+    let stdout = sweep(&["--sizes", "32,128,256", "--noise", "0.3"]);
+    assert!(!stdout.contains("every run starts at π*"), "{stdout}");
+    let rate = out.join("plots/rate-cyclic.svg");
+    let texts = svg_texts(&rate);
+    for n in ["32", "128", "256"] {
+        assert!(
+            texts.iter().any(|x| x == n),
+            "n = {n} unlabelled: {texts:?}"
+        );
+    }
+    let ticks: Vec<f64> = texts.iter().filter_map(|x| x.parse().ok()).collect();
+    assert!(
+        ticks.iter().all(|&v| v >= 0.0),
+        "a rate tick below zero: {ticks:?}"
+    );
+    // The figure is at least as wide as its title needs.
+    let svg = std::fs::read_to_string(&rate).unwrap();
+    let width: u32 = svg
+        .split("width=\"")
+        .nth(1)
+        .and_then(|w| w.split('"').next())
+        .and_then(|w| w.parse().ok())
+        .unwrap();
+    let title = texts.iter().map(|x| x.chars().count()).max().unwrap() as u32;
+    assert!(
+        width >= 11 * title,
+        "width {width} for a title of {title} characters"
+    );
+    let ex = svg_texts(&out.join("plots/exploit-cyclic-beta0.5.svg")).join("|");
+    assert!(ex.contains("0 drawn at 1e-16"), "{ex}");
+    // Family options the grid's families do not read are refused.
+    fails(
+        &[
+            "sweep",
+            "--families",
+            "uniform",
+            "--sizes",
+            "8",
+            "--noise",
+            "0.1",
+            "--out",
+            s(&out),
+            "--cache",
+            s(&cache),
+        ],
+        &["--noise applies to none of the sweep's families"],
+    );
+}
