@@ -125,7 +125,7 @@ pub fn run(mut a: BenchArgs) -> anyhow::Result<()> {
             t.push(s.elapsed().as_secs_f64());
         }
     }
-    println!(
+    say!(
         "threads={}  reps={}  (medians of interleaved runs)",
         rayon::current_num_threads(),
         a.reps
@@ -136,12 +136,15 @@ pub fn run(mut a: BenchArgs) -> anyhow::Result<()> {
     // games of different n compare per entry and a batch row's ratio is its speed-up.
     let rate = |c: &Contender, m: f64| c.2 / m;
     let first_apply = contenders.get(1).map_or(f64::NAN, |c| rate(c, med[1]));
-    println!(
+    say!(
         "{:<60} {:>13} {:>13} {:>15}  vs first apply (per entry)",
-        "contender", "median", "bytes read", "matrix entries"
+        "contender",
+        "median",
+        "bytes read",
+        "matrix entries"
     );
     for (c, m) in contenders.iter().zip(&med) {
-        println!(
+        say!(
             "{:<60} {:>10.3} ms {:>8.2} GB/s {:>10.3} G/s  {:>6.3}×",
             c.0,
             m * 1e3,
@@ -153,7 +156,7 @@ pub fn run(mut a: BenchArgs) -> anyhow::Result<()> {
     if let Some(k) = a.vectors {
         for (gi, path) in a.games.iter().enumerate() {
             let (single, batch) = (med[1 + 2 * gi], med[2 + 2 * gi]);
-            println!(
+            say!(
                 "batch of {k} on {}: {:.2}× the throughput of {k} single applies",
                 path.display(),
                 k as f64 * single / batch

@@ -134,7 +134,7 @@ pub fn run(a: ConvertArgs) -> anyhow::Result<()> {
         Some(&verify),
     )?;
     bar.finish_and_clear();
-    println!(
+    say!(
         "wrote {} ({} {}{})",
         a.output.display(),
         a.layout.name(),

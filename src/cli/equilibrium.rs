@@ -22,6 +22,9 @@ pub struct EquilibriumArgs {
     /// where the history would exceed 2.5 GiB.
     #[arg(long, default_value_t = crate::equilibrium::MAX_MEMORY)]
     pub anderson: usize,
+    /// Print a JSON summary on stdout instead of the human-readable report.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(a: EquilibriumArgs) -> anyhow::Result<()> {
@@ -32,6 +35,9 @@ pub fn run(a: EquilibriumArgs) -> anyhow::Result<()> {
             a.residual
         );
     }
+    if a.json {
+        super::silence();
+    }
     let (g, theta_ref) = a.game.load()?;
     let mut p = EquilibriumParams::new(a.game.beta);
     p.target_residual = a.residual;
@@ -39,8 +45,9 @@ pub fn run(a: EquilibriumArgs) -> anyhow::Result<()> {
     p.memory = a.anderson;
     let t = std::time::Instant::now();
     let eq = equilibrium::solve(g.as_ref(), &theta_ref, p)?;
+    let secs = t.elapsed().as_secs_f64();
     array::write_vector(&a.out, &policy::probs(&eq.theta))?;
-    println!(
+    say!(
         "equilibrium: residual {}, exploit {}, exploit0 {}, {} iterations, {} queries, {}, \
          Anderson memory {} ({} steps rejected{}), {:.3}s",
         super::sci(eq.residual),
@@ -56,8 +63,17 @@ pub fn run(a: EquilibriumArgs) -> anyhow::Result<()> {
         } else {
             ""
         },
-        t.elapsed().as_secs_f64()
+        secs
     );
-    println!("wrote {}", a.out.display());
+    say!("wrote {}", a.out.display());
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "game": a.game.game,
+            "beta": a.game.beta,
+            "certificate": eq,
+            "seconds": secs,
+            "file": a.out,
+        }));
+    }
     Ok(())
 }

@@ -127,7 +127,7 @@ pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
     })?;
     bar.finish_and_clear();
     let secs = t.elapsed().as_secs_f64();
-    println!(
+    say!(
         "wrote {} ({} bytes of game data in {secs:.2}s, {:.2} GB/s)",
         a.out.display(),
         bytes,

@@ -28,7 +28,7 @@ pub fn run(a: GenerateJudgementsArgs) -> anyhow::Result<()> {
     let g = game::open(&a.game, None)?;
     let items = sidecar::read_items(&a.game, g.n())?;
     synth::write_log(g.as_ref(), &items, a.count, a.seed, &a.out)?;
-    println!(
+    say!(
         "wrote {} ({} of {}, seed {})",
         a.out.display(),
         super::count(a.count, "judgement"),

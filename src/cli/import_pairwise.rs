@@ -64,7 +64,7 @@ pub fn run(a: ImportPairwiseArgs) -> anyhow::Result<()> {
     let p = estimate::estimate(&counts, params);
     let mut coverage = Coverage::new(&counts, params);
     coverage.columns = Some(parsed.columns.clone());
-    println!(
+    say!(
         "read {} of {} from {}",
         super::count(parsed.judgements.len() as u64, "judgement"),
         super::count(n as u64, "item"),
@@ -72,7 +72,7 @@ pub fn run(a: ImportPairwiseArgs) -> anyhow::Result<()> {
     );
     if parsed.columns != log::Columns::default() {
         let c = &parsed.columns;
-        println!(
+        say!(
             "columns: {}, {}, {} (recorded in {})",
             c.left,
             c.right,
@@ -80,14 +80,14 @@ pub fn run(a: ImportPairwiseArgs) -> anyhow::Result<()> {
             sidecar::coverage_path(&a.out).display()
         );
     }
-    println!("{}", coverage.summary());
+    say!("{}", coverage.summary());
     sidecar::write_items(&a.out, &parsed.items)?;
     sidecar::write_coverage(&a.out, &coverage)?;
     array::write_matrix(&a.out, n, DType::F64, |i, row| {
         row.copy_from_slice(&p[i * n..(i + 1) * n]);
         Ok(())
     })?;
-    println!(
+    say!(
         "wrote {} ({n}x{n} float64), {}, {}",
         a.out.display(),
         sidecar::items_path(&a.out).display(),

@@ -1,6 +1,33 @@
 //! The command line: clap definitions, each subcommand turned once into validated values and
 //! handed to the library.
 
+/// `println!` unless the report is silenced (`--quiet`, or `--json`, which prints JSON instead).
+macro_rules! say {
+    ($($t:tt)*) => {
+        if !$crate::cli::silent() {
+            println!($($t)*)
+        }
+    };
+}
+
+/// `eprintln!` for progress lines (not warnings or errors), unless the report is silenced.
+macro_rules! esay {
+    ($($t:tt)*) => {
+        if !$crate::cli::silent() {
+            eprintln!($($t)*)
+        }
+    };
+}
+
+/// `print!` unless the report is silenced.
+macro_rules! say_part {
+    ($($t:tt)*) => {
+        if !$crate::cli::silent() {
+            print!($($t)*)
+        }
+    };
+}
+
 mod bench;
 mod convert;
 mod demo;
@@ -17,6 +44,27 @@ mod storage_args;
 mod sweep;
 
 use clap::{Parser, Subcommand};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static SILENT: AtomicBool = AtomicBool::new(false);
+
+/// Whether the human-readable report (stdout) and progress bars are silenced.
+pub(crate) fn silent() -> bool {
+    SILENT.load(Ordering::Relaxed)
+}
+
+/// Silences the human-readable report: `--quiet`, or a `--json` command before it prints JSON.
+pub(crate) fn silence() {
+    SILENT.store(true, Ordering::Relaxed);
+}
+
+/// Prints `value` as the command's JSON report on stdout (`--json`).
+pub(crate) fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("a JSON value serialises")
+    );
+}
 
 /// Nash learning from human feedback at scale: Nash Mirror Prox and its baselines on
 /// memory-mapped preference games, with certified metrics.
@@ -27,6 +75,10 @@ pub struct Cli {
     /// it (timings, and so `bench`, do).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+    /// Print nothing on stdout and no progress bar (errors and warnings still go to stderr);
+    /// for scripts.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -59,6 +111,9 @@ pub enum Command {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.quiet {
+        silence();
+    }
     if let Some(t) = cli.threads {
         if t == 0 {
             anyhow::bail!("--threads must be at least 1");

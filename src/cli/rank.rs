@@ -48,6 +48,10 @@ pub struct RankArgs {
     /// Also write the table as CSV (atomically).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Print a JSON summary (every item with its probability, intervals and von Neumann
+    /// probability) on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(a: RankArgs) -> anyhow::Result<()> {
@@ -68,6 +72,9 @@ pub fn run(a: RankArgs) -> anyhow::Result<()> {
     if let Some(out) = &a.out {
         crate::io::output::check(out, crate::io::output::Format::Csv, "the ranking table")?;
     }
+    if a.json {
+        super::silence();
+    }
     let g = game::open(&a.game, None)?;
     let n = g.n();
     let items = sidecar::read_items(&a.game, n)?;
@@ -77,13 +84,13 @@ pub fn run(a: RankArgs) -> anyhow::Result<()> {
         (Some(r), Some(path)) => Some(run_bootstrap(&a, g.as_ref(), &items, r, path, &point)?),
         _ => None,
     };
-    println!(
+    say!(
         "game: {} ({}), β = {}, uniform reference",
         a.game.display(),
         super::count(n as u64, "item"),
         a.beta
     );
-    println!(
+    say!(
         "equilibrium: exploit0 {} (unregularised), residual {}, {} iterations, {}",
         super::sci(point.exploit0),
         super::sci(point.residual),
@@ -91,7 +98,7 @@ pub fn run(a: RankArgs) -> anyhow::Result<()> {
         super::word(&point.stop)
     );
     if let Some(iv) = &intervals {
-        println!(
+        say!(
             "bootstrap: {} replicates, seed {}, {}% percentile intervals",
             iv.replicates,
             a.seed,
@@ -104,7 +111,7 @@ pub fn run(a: RankArgs) -> anyhow::Result<()> {
         .iter()
         .map(|&i| format!("{} {:.4}", items[i], last.probs[i]))
         .collect();
-    println!(
+    say!(
         "von Neumann winner (β path 1 → {}, {} solves, warm-started): exploit0 {}; top: {}",
         last.beta,
         vn.len(),
@@ -113,7 +120,45 @@ pub fn run(a: RankArgs) -> anyhow::Result<()> {
     );
     if let Some(out) = &a.out {
         write_csv(out, &items, &point, intervals.as_ref(), last)?;
-        println!("wrote {}", out.display());
+        say!("wrote {}", out.display());
+    }
+    if a.json {
+        let iv = intervals.as_ref();
+        let rows: Vec<serde_json::Value> = point
+            .order
+            .iter()
+            .enumerate()
+            .map(|(pos, &i)| {
+                serde_json::json!({
+                    "rank": pos + 1,
+                    "item": items[i],
+                    "probability": point.probs[i],
+                    "ci": iv.map(|v| [v.prob[i].0, v.prob[i].1]),
+                    "rank_ci": iv.map(|v| [v.rank[i].0, v.rank[i].1]),
+                    "von_neumann": last.probs[i],
+                })
+            })
+            .collect();
+        super::print_json(&serde_json::json!({
+            "game": a.game,
+            "beta": a.beta,
+            "equilibrium": {
+                "exploit0": point.exploit0,
+                "residual": point.residual,
+                "iterations": point.iterations,
+                "stop": point.stop,
+            },
+            "bootstrap": iv.map(|v| serde_json::json!({
+                "replicates": v.replicates, "level": v.level, "seed": a.seed,
+            })),
+            "items": rows,
+            "von_neumann": {
+                "beta": last.beta,
+                "solves": vn.len(),
+                "exploit0": last.exploit0,
+            },
+            "file": a.out,
+        }));
     }
     Ok(())
 }
@@ -196,7 +241,7 @@ fn print_table(items: &[String], point: &Ranked, iv: Option<&Intervals>, rows: u
         .unwrap_or(4)
         .max(4);
     match iv {
-        Some(iv) => println!(
+        Some(iv) => say!(
             "{:>4}  {:<w$}  {:>11}  {:>21}  {:>7}",
             "rank",
             "item",
@@ -204,23 +249,23 @@ fn print_table(items: &[String], point: &Ranked, iv: Option<&Intervals>, rows: u
             format!("{}% interval", 100.0 * iv.level),
             "rank CI"
         ),
-        None => println!("{:>4}  {:<w$}  {:>11}", "rank", "item", "probability"),
+        None => say!("{:>4}  {:<w$}  {:>11}", "rank", "item", "probability"),
     }
     for (pos, &i) in point.order.iter().take(rows).enumerate() {
         let head = format!("{:>4}  {:<w$}  {:>11.6}", pos + 1, items[i], point.probs[i]);
         match iv {
             Some(iv) => {
                 let ((lo, hi), (best, worst)) = (iv.prob[i], iv.rank[i]);
-                println!(
+                say!(
                     "{head}  [{lo:>8.6}, {hi:>8.6}]  {:>7}",
                     format!("{best}-{worst}")
                 );
             }
-            None => println!("{head}"),
+            None => say!("{head}"),
         }
     }
     if rows < items.len() {
-        println!("… {} more (see --out)", items.len() - rows);
+        say!("… {} more (see --out)", items.len() - rows);
     }
 }
 

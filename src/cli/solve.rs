@@ -80,6 +80,10 @@ pub struct SolveArgs {
     /// any result-affecting argument changed).
     #[arg(long)]
     pub resume: bool,
+    /// Print summary.json (and the files written) on stdout instead of the human-readable
+    /// report.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -119,6 +123,9 @@ fn persist_spec(a: &SolveArgs) -> anyhow::Result<session::PersistSpec> {
 
 pub fn run(a: SolveArgs) -> anyhow::Result<()> {
     super::check_tol("--skew-tol", a.game.skew_tol)?;
+    if a.json {
+        super::silence();
+    }
     crate::io::output::check_dir(&a.out, "--out")?;
     let (g, theta_ref) = a.game.load()?;
     let theta0 = init_theta(&a.init, &theta_ref)?;
@@ -166,9 +173,9 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
         bar.inc(1)
     })?;
     bar.finish_and_clear();
-    println!("game: {}", g.describe());
+    say!("game: {}", g.describe());
     if let Some((eq, secs)) = &report.equilibrium {
-        println!(
+        say!(
             "equilibrium: residual {}, exploit {} after {} iterations ({}, {secs:.2}s)",
             super::sci(eq.residual),
             super::sci(eq.exploit),
@@ -176,13 +183,18 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
             super::word(&eq.stop)
         );
     }
-    println!(
+    say!(
         "{:<8} {:>8} {:>8} {:>11} {:>11} {:>11}  stop",
-        "algo", "iters", "queries", "kl_star", "exploit", "s/iter"
+        "algo",
+        "iters",
+        "queries",
+        "kl_star",
+        "exploit",
+        "s/iter"
     );
     for r in &report.runs {
         let f = |v: Option<f64>| v.map(super::sci).unwrap_or_else(|| "-".into());
-        println!(
+        say!(
             "{:<8} {:>8} {:>8} {:>11} {:>11} {:>11.3e}  {}",
             r.kind.name(),
             r.iterations,
@@ -194,7 +206,7 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
         );
     }
     if let Some(m) = crate::run::memory::snapshot() {
-        println!(
+        say!(
             "memory: peak RSS {} (now: anonymous {}, file-backed {})",
             crate::run::memory::mib(m.peak_rss),
             crate::run::memory::mib(m.rss_anon),
@@ -210,7 +222,14 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
         written.push("equilibrium.npy".into());
     }
     remove_stale(&a.out, &written)?;
-    println!("wrote {}/{{{}}}", a.out.display(), written.join(","));
+    say!("wrote {}/{{{}}}", a.out.display(), written.join(","));
+    if a.json {
+        let p = a.out.join("summary.json");
+        let text = std::fs::read_to_string(&p).map_err(|e| crate::Error::io(&p, e))?;
+        let mut v: serde_json::Value = serde_json::from_str(&text)?;
+        v["files"] = serde_json::json!(written);
+        super::print_json(&v);
+    }
     Ok(())
 }
 

@@ -165,10 +165,10 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         png: a.png,
     };
     if a.replot {
-        println!("rewrote from {}:", a.out.join("runs.csv").display());
+        say!("rewrote from {}:", a.out.join("runs.csv").display());
         let files = sweep::replot(&a.out, formats)?;
         for f in &files {
-            println!("  {}", f.display());
+            say!("  {}", f.display());
         }
         return remove_stale_plots(&a.out, &files);
     }
@@ -205,14 +205,14 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         },
     };
     let n_games = sweep::games(&cfg).len();
-    eprintln!(
+    esay!(
         "sweep: {n_games} games ({} families), β ∈ {:?}, {} algorithms; games cached in {}",
         cfg.families.len(),
         cfg.betas,
         cfg.algos.len(),
         a.cache.display()
     );
-    let report = sweep::run(&cfg, &opt, &mut |line| eprintln!("{line}"))?;
+    let report = sweep::run(&cfg, &opt, &mut |line| esay!("{line}"))?;
     let nash: Vec<_> = report
         .summary
         .iter()
@@ -222,7 +222,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         .iter()
         .filter_map(|r| r.worst_ratio)
         .fold(f64::NAN, f64::max);
-    println!(
+    say!(
         "{} games, {} runs in {:.1}s ({:.1}s solving; {} operator vectors in {} passes)",
         report.games,
         report.runs,
@@ -232,22 +232,22 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         report.stats.passes
     );
     if !nash.is_empty() {
-        println!("nash-mp: worst kl_star / bound over all runs = {worst:.6}");
+        say!("nash-mp: worst kl_star / bound over all runs = {worst:.6}");
     }
     let mut families: Vec<&str> = report.summary.iter().map(|r| r.family.as_str()).collect();
     families.dedup();
     for f in families {
         let rows = report.summary.iter().filter(|r| r.family == f);
         if rows.clone().all(|r| r.final_kl_star == Some(0.0)) {
-            println!(
+            say!(
                 "{f}: every run starts at π* (KL(π*‖π_0) = 0), so there is nothing to contract \
                  and no rate; a noise-free cyclic game's π* is the uniform reference: give --noise"
             );
         }
     }
-    println!("wrote into {}:", a.out.display());
+    say!("wrote into {}:", a.out.display());
     for f in &report.files {
-        println!("  {}", f.display());
+        say!("  {}", f.display());
     }
     remove_stale_plots(&a.out, &report.files)?;
     let batching = a.out.join("batching.csv");

@@ -946,3 +946,65 @@ fn sweep_plots_label_sizes_and_explain_cyclic_starts() {
         &["--noise applies to none of the sweep's families"],
     );
 }
+
+/// `--quiet` prints nothing on stdout; `--json` prints one JSON document (and nothing else).
+#[test]
+fn quiet_and_json_for_scripts() {
+    let t = Tmp::new();
+    let g = t.path("g.npy");
+    let gs = s(&g).to_string();
+    let out = s(&t.path("o")).to_string();
+    for args in [
+        vec!["--quiet", "generate", "mixture", "--n", "12", "--out", &gs],
+        vec!["info", &gs, "-q"],
+        vec![
+            "solve", &gs, "--beta", "0.1", "--iters", "5", "--out", &out, "--quiet",
+        ],
+    ] {
+        let (code, stdout, _) = run(&args);
+        assert_eq!(code, Some(0), "{args:?}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+    }
+    let json = |args: &[&str]| -> serde_json::Value {
+        let stdout = ok(args);
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {stdout}"))
+    };
+    let v = json(&["info", &gs, "--json"]);
+    assert_eq!(v["n"], 12);
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["layout"], "dense f32");
+    let v = json(&[
+        "solve",
+        &gs,
+        "--beta",
+        "0.1",
+        "--iters",
+        "5",
+        "--algo",
+        "nash-mp,mmd",
+        "--out",
+        &out,
+        "--json",
+    ]);
+    assert_eq!(v["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(v["runs"][0]["stop"], "max-iters");
+    let files: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(files.contains(&"mmd.policy.npy") && files.contains(&"equilibrium.npy"));
+    let pi = s(&t.path("pi.npy")).to_string();
+    let v = json(&["equilibrium", &gs, "--beta", "0.1", "--out", &pi, "--json"]);
+    assert!(v["certificate"]["residual"].as_f64().unwrap() < 1e-6, "{v}");
+    let v = json(&["rank", &gs, "--beta", "0.1", "--json"]);
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 12);
+    let total: f64 = items
+        .iter()
+        .map(|i| i["probability"].as_f64().unwrap())
+        .sum();
+    assert!((total - 1.0).abs() < 1e-9, "{total}");
+    assert_eq!(items[0]["rank"], 1);
+}
