@@ -49,7 +49,7 @@ pub fn run(a: EquilibriumArgs) -> anyhow::Result<()> {
     array::write_vector(&a.out, &policy::probs(&eq.theta))?;
     say!(
         "equilibrium: residual {}, exploit {}, exploit0 {}, {} iterations, {} queries, {}, \
-         Anderson memory {} ({} steps rejected{}), {:.3}s",
+         Anderson memory {} ({} rejected{}), {:.3}s",
         super::sci(eq.residual),
         super::sci(eq.exploit),
         super::sci(eq.exploit0),
@@ -57,7 +57,7 @@ pub fn run(a: EquilibriumArgs) -> anyhow::Result<()> {
         eq.queries,
         super::word(&eq.stop),
         eq.memory,
-        eq.rejected,
+        super::count(eq.rejected, "step"),
         if eq.fallback {
             ", then plain Nash-MP"
         } else {

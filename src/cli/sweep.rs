@@ -232,7 +232,11 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         report.stats.passes
     );
     if !nash.is_empty() {
-        say!("nash-mp: worst kl_star / bound over all runs = {worst:.6}");
+        if worst.is_finite() {
+            say!("nash-mp: worst kl_star / bound over all runs = {worst:.6}");
+        } else {
+            say!("nash-mp: no iterate with a bound ≥ 1e-11 to compare kl_star with");
+        }
     }
     let mut families: Vec<&str> = report.summary.iter().map(|r| r.family.as_str()).collect();
     families.dedup();
