@@ -39,7 +39,7 @@ impl GameArgs {
 pub struct SolveArgs {
     #[command(flatten)]
     pub game: GameArgs,
-    /// Step size α (multiplies the payoff). Default: each algorithm's (MATH.md §3).
+    /// Step size α (multiplies the payoff). Default: each algorithm's (docs/math.md §3).
     #[arg(long, conflicts_with = "eta", allow_negative_numbers = true)]
     pub alpha: Option<f64>,
     /// Step size in the paper's convention, η = α·β.

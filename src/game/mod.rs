@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::io::mmap::Mapped;
 use std::path::Path;
 
-/// A preference matrix `P` (MATH.md §1) seen as an operator.
+/// A preference matrix `P` (docs/math.md §1) seen as an operator.
 ///
 /// Implementations are skew-consistent (`P + Pᵀ = 1`), so `Pᵀ x = (Σx)·1 − P x`: one
 /// application gives both products.
