@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct GenerateJudgementsArgs {
-    /// The game to draw from (.npy); item names from GAME.items.txt if present, else item0, item1, ….
+    /// The game to draw from (a .npy matrix or a .nmp container); item names from
+    /// GAME.items.txt if present, else item0, item1, ….
     pub game: PathBuf,
     /// Number of judgements.
     #[arg(long)]

@@ -14,7 +14,7 @@ const MATCH_TOL: f64 = 1e-6;
 
 #[derive(clap::Args, Debug)]
 pub struct RankArgs {
-    /// The game (.npy); item names from GAME.items.txt if present.
+    /// The game (a .npy matrix or a .nmp container); item names from GAME.items.txt if present.
     pub game: PathBuf,
     /// Regularisation strength β > 0 of the ranking equilibrium (uniform reference).
     #[arg(long, allow_negative_numbers = true)]
@@ -45,7 +45,8 @@ pub struct RankArgs {
     /// Smallest β of the von Neumann path 1, 0.3, 0.1, … .
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     pub vn_floor: f64,
-    /// Also write the table as CSV (atomically).
+    /// Also write the table as CSV (atomically; the name must end in .csv, its folder is
+    /// created if missing).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Print a JSON summary (every item with its probability, intervals and von Neumann
