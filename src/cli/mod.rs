@@ -152,11 +152,13 @@ pub(crate) fn word<T: serde::Serialize>(v: &T) -> String {
     }
 }
 
-/// `1 item`, `3 items`.
+/// `1 item`, `3 items`, `2 families`.
 pub(crate) fn count(n: impl Into<u64>, word: &str) -> String {
     let n = n.into();
     if n == 1 {
         format!("1 {word}")
+    } else if let Some(stem) = word.strip_suffix('y') {
+        format!("{n} {stem}ies")
     } else {
         format!("{n} {word}s")
     }

@@ -206,10 +206,11 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     };
     let n_games = sweep::games(&cfg).len();
     esay!(
-        "sweep: {n_games} games ({} families), β ∈ {:?}, {} algorithms; games cached in {}",
-        cfg.families.len(),
+        "sweep: {} ({}), β ∈ {:?}, {}; games cached in {}",
+        super::count(n_games as u64, "game"),
+        super::count(cfg.families.len() as u64, "family"),
         cfg.betas,
-        cfg.algos.len(),
+        super::count(cfg.algos.len() as u64, "algorithm"),
         a.cache.display()
     );
     let report = sweep::run(&cfg, &opt, &mut |line| esay!("{line}"))?;
@@ -223,9 +224,9 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         .filter_map(|r| r.worst_ratio)
         .fold(f64::NAN, f64::max);
     say!(
-        "{} games, {} runs in {:.1}s ({:.1}s solving; {} operator vectors in {} passes)",
-        report.games,
-        report.runs,
+        "{}, {} in {:.1}s ({:.1}s solving; {} operator vectors in {} passes)",
+        super::count(report.games as u64, "game"),
+        super::count(report.runs as u64, "run"),
         report.wall_seconds,
         report.solve_seconds,
         report.stats.vectors,
