@@ -79,10 +79,29 @@ pub fn open(path: &Path, tol: Option<f64>) -> Result<Box<dyn PreferenceOperator>
     Ok(g)
 }
 
+/// Whether a game file is a whitespace-separated text matrix (its first bytes are numbers and
+/// blanks), which `convert` imports.
+fn looks_like_text(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(256)];
+    !head.is_empty()
+        && head[0].is_ascii_digit()
+        && head.iter().all(|&b| {
+            b.is_ascii_digit()
+                || b.is_ascii_whitespace()
+                || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E')
+        })
+}
+
 /// Opens a game file and checks its header and length, not its entries.
 pub fn open_unchecked(path: &Path) -> Result<Box<dyn PreferenceOperator>> {
     use crate::io::container::{self, Layout};
     let map = Mapped::open(path)?;
+    if looks_like_text(map.bytes()) {
+        return Err(Error::TextGame {
+            path: path.into(),
+            npy: path.with_extension("npy"),
+        });
+    }
     if !map.bytes().starts_with(container::MAGIC) {
         return Ok(Box::new(DenseGame::open(path)?));
     }

@@ -6,5 +6,6 @@ pub mod blobfile;
 pub mod container;
 pub mod mmap;
 pub mod npy;
+pub mod output;
 pub mod text;
 pub mod write;
