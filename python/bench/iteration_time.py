@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Seconds per Nash-MP iteration on one game, side by side in one run: the `nashmp` binary, this
-package (a mapped file and a borrowed numpy array), and optionally a plain numpy Nash-MP script.
+package (a mapped file and a borrowed numpy array), and the plain numpy Nash-MP a researcher
+would write (benches/peer/numpy_nashmp.py).
 
     python python/bench/iteration_time.py --bin target/release/nashmp --game /tmp/g16k.npy \
-        --n 16384 --iters 30 --rounds 3 [--numpy-script path/to/numpy_nashmp.py]
+        --n 16384 --iters 30 --rounds 3 --numpy-script benches/peer/numpy_nashmp.py
 
 The game is generated (uniform, float32, seed 0) if the file does not exist. The rounds are
 interleaved so that drifts of the machine's memory bandwidth hit every contender alike. The

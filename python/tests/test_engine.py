@@ -135,6 +135,13 @@ def test_apply_is_p_times_x(soccer):
     game = nashmp.Game.from_numpy(soccer)
     x = np.linspace(0.0, 1.0, 10)
     assert np.allclose(game.apply(x), soccer @ x, rtol=0, atol=1e-14)
+    # Lists, float32 and strided vectors are converted to contiguous float64 first.
+    assert np.array_equal(game.apply(list(x)), game.apply(x))
+    assert np.array_equal(game.apply(x.astype(np.float32)), game.apply(x.astype(np.float32)
+                                                                        .astype(np.float64)))
+    assert np.array_equal(game.apply(np.repeat(x, 2)[::2]), game.apply(x))
+    with pytest.raises(ValueError, match="9 entries but the game has 10"):
+        game.apply(x[:9])
     p32 = soccer.astype(np.float32)
     p32 = 0.5 * (p32 + (1 - p32.T))  # skew-consistent in float32 arithmetic
     g32 = nashmp.Game.from_numpy(p32)
