@@ -5,7 +5,7 @@ pub mod packed;
 mod structured;
 pub mod validate;
 
-pub use dense::{DenseGame, Storage};
+pub use dense::{DenseGame, ElementBytes, Storage};
 pub use packed::PackedGame;
 pub use structured::{BlockGame, LowRankGame};
 
