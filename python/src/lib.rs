@@ -649,7 +649,7 @@ fn solve<'py>(
         })
     })
     .map_err(py_err)?;
-    for w in &cfg.warnings {
+    for w in cfg.warnings() {
         let warnings = py.import("warnings")?;
         warnings.call_method1("warn", (w.as_str(),))?;
     }
@@ -699,12 +699,12 @@ fn solve<'py>(
     };
     let summary = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "beta": cfg.beta,
-        "metrics": cfg.metrics,
-        "schedule": cfg.schedule,
-        "iters": cfg.iters,
-        "tol": cfg.tol,
-        "oracle": cfg.oracle,
+        "beta": cfg.beta(),
+        "metrics": cfg.metrics(),
+        "schedule": cfg.schedule(),
+        "iters": cfg.iters(),
+        "tol": cfg.tol(),
+        "oracle": cfg.oracle(),
         "threads": threads_used,
         "game": { "n": n, "storage": op.describe() },
         "equilibrium": report.equilibrium.as_ref().map(|(e, s)| serde_json::json!({
@@ -721,7 +721,7 @@ fn solve<'py>(
             "final": r.last,
             "extras": r.extras.iter().map(|(l, _, m)| serde_json::json!({"label": l, "final": m})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
-        "warnings": cfg.warnings,
+        "warnings": cfg.warnings(),
         "wall_seconds": report.wall_seconds,
     });
     PyTuple::new(

@@ -113,7 +113,7 @@ impl DenseGame {
             });
         }
         let align = elem.size();
-        if (bytes.as_ptr() as usize) % align != 0 {
+        if !(bytes.as_ptr() as usize).is_multiple_of(align) {
             return Err(Error::Misaligned {
                 path: name.into(),
                 offset: (bytes.as_ptr() as usize % align) as u64,

@@ -232,8 +232,14 @@ impl SolveConfig {
     pub fn beta(&self) -> f64 {
         self.beta
     }
+    pub fn schedule(&self) -> Schedule {
+        self.schedule
+    }
     pub fn iters(&self) -> u64 {
         self.iters
+    }
+    pub fn tol(&self) -> Option<f64> {
+        self.tol
     }
     pub fn metrics(&self) -> MetricsMode {
         self.metrics
