@@ -20,6 +20,9 @@ pub struct ConvertArgs {
     /// Skew tolerance of the input's validation (default by dtype).
     #[arg(long)]
     pub tol: Option<f64>,
+    /// Split into a shard set of R files: OUTPUT is then a folder (see `generate --shards`).
+    #[arg(long, value_name = "R")]
+    pub shards: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -75,7 +78,21 @@ pub fn run(a: ConvertArgs) -> anyhow::Result<()> {
     let mut header = GameHeader::new(src.n() as u64, Layout::Dense);
     header.params = serde_json::json!({ "converted_from": a.input });
     let source = crate::io::write::FnSource(|i, j| src.entry(i, j));
-    super::generate::write_matrix(&a.output, &mut header, a.layout, a.dtype.into(), &source)?;
+    match a.shards {
+        Some(r) => super::generate::write_matrix_sharded(
+            &a.output,
+            &mut header,
+            a.layout,
+            a.dtype.into(),
+            &source,
+            r,
+        )
+        .map(|_| ())?,
+        None => {
+            super::generate::write_matrix(&a.output, &mut header, a.layout, a.dtype.into(), &source)
+                .map(|_| ())?
+        }
+    }
     // The written file must itself be a valid game at its own precision.
     game::open(&a.output, None)?;
     println!(

@@ -37,9 +37,14 @@ pub struct GenerateArgs {
     /// Number of types K (block).
     #[arg(long, default_value_t = 16)]
     pub types: usize,
-    /// Output file: `.npy` for dense f32/f64, a nashmp container (e.g. `.nmp`) otherwise.
+    /// Output file: `.npy` for dense f32/f64, a nashmp container (e.g. `.nmp`) otherwise; with
+    /// `--shards`, a folder.
     #[arg(long)]
     pub out: PathBuf,
+    /// Write a shard set of R files (dense: row ranges; packed: tile-row ranges balanced by tile
+    /// count) and a manifest into the folder --out, for `mpirun -np R` (see docs/scale-out.md).
+    #[arg(long, value_name = "R")]
+    pub shards: Option<usize>,
 }
 
 pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
@@ -67,6 +72,12 @@ pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
     );
     header.seed = Some(a.seed);
     header.params = serde_json::to_value(params)?;
+    if a.shards.is_some() && a.family.is_structured() {
+        anyhow::bail!(
+            "--shards: {:?} games are stored as factors (O(n) bytes) and need no sharding",
+            a.family
+        );
+    }
     let bytes = match a.family {
         Family::LowRank => {
             header.layout = Layout::LowRank;
@@ -100,6 +111,11 @@ pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
             )?;
             bar.finish_and_clear();
             total
+        }
+        family if a.shards.is_some() => {
+            let fam = DenseFamily::new(family, n, a.seed, params);
+            let r = a.shards.unwrap_or(1);
+            write_matrix_sharded(&a.out, &mut header, a.layout, a.dtype.into(), &fam, r)?
         }
         family => {
             let fam = DenseFamily::new(family, n, a.seed, params);
@@ -161,4 +177,38 @@ pub fn write_matrix(
     }
     bar.finish_and_clear();
     Ok(total)
+}
+
+/// Writes a matrix game as a shard set of `r` files in the folder `dir` (see `io::shards`).
+/// Returns the number of data bytes.
+pub fn write_matrix_sharded(
+    dir: &std::path::Path,
+    header: &mut GameHeader,
+    layout: LayoutArg,
+    elem: Elem,
+    entry: write::EntryFn,
+    r: usize,
+) -> anyhow::Result<u64> {
+    header.dtype = Some(elem);
+    if let (LayoutArg::Packed, Elem::F64) = (layout, elem) {
+        anyhow::bail!(
+            "the packed layout computes in f32 and stores f32 or u16; for float64 precision use --layout dense --dtype f64"
+        );
+    }
+    if let LayoutArg::Packed = layout {
+        header.layout = Layout::Packed;
+        header.tile = Some(TILE as u64);
+    }
+    if dir.is_file() {
+        anyhow::bail!(
+            "{}: --shards writes a folder (manifest.json and the shard files), but this is a file",
+            dir.display()
+        );
+    }
+    let total = header.expected_data_bytes().map_err(anyhow::Error::msg)?;
+    let bar = super::progress::bytes(total);
+    let progress = |d| bar.set_position(d);
+    let m = crate::io::shards::write_sharded(dir, header, r, entry, &progress)?;
+    bar.finish_and_clear();
+    Ok(m.shards.iter().map(|s| s.bytes).sum())
 }

@@ -2,6 +2,7 @@
 
 mod dense;
 pub mod packed;
+pub mod sharded;
 mod structured;
 pub mod validate;
 
@@ -82,6 +83,10 @@ pub fn open(path: &Path, tol: Option<f64>) -> Result<Box<dyn PreferenceOperator>
 /// Opens a game file and checks its header and length, not its entries.
 pub fn open_unchecked(path: &Path) -> Result<Box<dyn PreferenceOperator>> {
     use crate::io::container::{self, Layout};
+    if let Some(manifest) = crate::io::shards::manifest_path(path) {
+        let set = crate::io::shards::ShardSet::open(&manifest)?;
+        return Ok(Box::new(sharded::ShardedGame::open(set)?));
+    }
     let map = Mapped::open(path)?;
     if !map.bytes().starts_with(container::MAGIC) {
         return Ok(Box::new(DenseGame::open(path)?));

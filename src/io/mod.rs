@@ -5,5 +5,6 @@ pub mod atomic;
 pub mod container;
 pub mod mmap;
 pub mod npy;
+pub mod shards;
 pub mod text;
 pub mod write;

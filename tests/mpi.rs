@@ -1,0 +1,1 @@
+//! Sharded games under `mpirun` (needs `--features mpi` and an MPI installation).
