@@ -75,6 +75,11 @@ pub fn payoff(op: &dyn PreferenceOperator, theta: &[f64], scratch: &mut [f64], o
 /// Opens a game file (a `.npy` matrix or a nashmp container of any layout), checks its header
 /// and validates every entry.
 pub fn open(path: &Path, tol: Option<f64>) -> Result<Box<dyn PreferenceOperator>> {
+    // Under `mpirun -np R` (R > 1): this rank's shard of a shard set, opened collectively.
+    #[cfg(feature = "mpi")]
+    if let Some(g) = crate::dist::open(path, tol)? {
+        return Ok(g);
+    }
     let g = open_unchecked(path)?;
     g.validate(tol)?;
     Ok(g)

@@ -10,5 +10,6 @@ mod layouts;
 mod oracle;
 mod pairwise;
 mod robust;
+mod shards;
 mod sweep;
 mod util;
