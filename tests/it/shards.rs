@@ -241,7 +241,14 @@ fn bad_shards_are_refused_naming_the_file() {
     let mp = dir.join("manifest.json");
     let text = std::fs::read_to_string(&mp).unwrap();
     std::fs::write(&mp, text.replace("\"end\": 300", "\"end\": 299")).unwrap();
-    fails(&["info", s(&dir)], &["manifest.json", "cover"]);
+    fails(
+        &["info", s(&dir)],
+        &[
+            "manifest.json",
+            "shard 2",
+            "declares 120000 bytes, its range needs 118800",
+        ],
+    );
     // More shards than rows.
     fails(
         &[
