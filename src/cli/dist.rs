@@ -11,6 +11,10 @@
 //! once, by rank 0, and every rank exits with status 2. Any other error on one rank (mid-run)
 //! is printed with its rank and ends the whole job (`MPI_Abort`, status 2): the other ranks
 //! may be waiting for it in a collective.
+//!
+//! Ctrl-C: each rank's stop-and-save would happen at its own iteration, which the others cannot
+//! know, so under mpirun the launcher ends the job instead (it signals every rank); continue
+//! from the last `--checkpoint-every` checkpoint with `--resume`.
 
 use super::bench::BenchArgs;
 use super::oracle_args::OracleKind;
@@ -153,13 +157,15 @@ impl Session {
                 Ok(())
             }
             Err(e) if matches!(e.downcast_ref::<Error>(), Some(Error::Distributed(_))) => {
-                // Every rank has this error: rank 0 reports it, the others leave quietly.
-                drop(self.universe);
+                // Every rank has this error: rank 0 reports it, the others leave quietly, after
+                // it has (mpirun ends the job at the first non-zero exit).
                 if self.rank == 0 {
-                    Err(e)
-                } else {
-                    std::process::exit(2)
+                    eprintln!("error: {e:#}");
+                    let _ = std::io::stderr().flush();
                 }
+                dist::world_barrier();
+                drop(self.universe);
+                std::process::exit(2)
             }
             Err(e) => {
                 eprintln!("error: rank {} of {}: {e:#}", self.rank, self.size);
