@@ -12,9 +12,10 @@
 //! is printed with its rank and ends the whole job (`MPI_Abort`, status 2): the other ranks
 //! may be waiting for it in a collective.
 //!
-//! Ctrl-C: each rank's stop-and-save would happen at its own iteration, which the others cannot
-//! know, so under mpirun the launcher ends the job instead (it signals every rank); continue
-//! from the last `--checkpoint-every` checkpoint with `--resume`.
+//! Ctrl-C: mpirun forwards SIGINT to every rank; each stops at its next iteration and saves,
+//! and the first to return ends the job (`MPI_Abort`, non-zero), within seconds (measured: 2 s).
+//! The stops are not coordinated, so rank 0 may be ended before its save: `--resume` then
+//! continues from its previous checkpoint, which is as good (the state is replicated).
 
 use super::bench::BenchArgs;
 use super::oracle_args::OracleKind;
