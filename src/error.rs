@@ -58,7 +58,7 @@ pub enum Error {
         j: usize,
         value: f64,
     },
-    #[error("{path}: not skew-consistent: P[{i}][{j}] + P[{j}][{i}] = {pij} + {pji} = {sum}, off from 1 by more than tol = {tol}")]
+    #[error("{path}: not skew-consistent: P[{i}][{j}] + P[{j}][{i}] = {pij} + {pji} = {sum}, off from 1 by more than tol = {tol:e}")]
     NotSkewSymmetric {
         path: PathBuf,
         i: usize,
@@ -90,6 +90,12 @@ pub enum Error {
     },
     #[error("{what}: {reason}")]
     BadVector { what: String, reason: String },
+    #[error("{path}: {reason}")]
+    Output { path: PathBuf, reason: String },
+    #[error("{}: this looks like a text matrix, not a .npy file or a nashmp container; import it first: nashmp convert {} {}", path.display(), path.display(), npy.display())]
+    TextGame { path: PathBuf, npy: PathBuf },
+    #[error("{path}: the written file failed its check and was removed: {reason}")]
+    Rejected { path: PathBuf, reason: String },
     #[error("invalid parameter: {0}")]
     Param(String),
     #[error("{path}: not a valid nashmp checkpoint: {reason}")]

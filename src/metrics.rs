@@ -1,4 +1,4 @@
-//! The metrics of MATH.md §5: distances to `π*` and certificates that need no `π*`.
+//! The metrics of docs/math.md §5: distances to `π*` and certificates that need no `π*`.
 
 use crate::kernels::vector::{logsumexp_by, span_by, sum_by};
 
@@ -103,7 +103,7 @@ pub fn add_star(m: &mut Metrics, theta: &[f64], theta_star: &[f64]) {
     m.span_star = Some(span_diff(theta, theta_star));
 }
 
-/// Nash-MP's guarantee `(1 + αβ)^{−k} · KL(π*‖π_0)` (MATH.md §4).
+/// Nash-MP's guarantee `(1 + αβ)^{−k} · KL(π*‖π_0)` (docs/math.md §4).
 pub fn bound(alpha: f64, beta: f64, k: u64, kl0: f64) -> f64 {
     kl0 * (-(k as f64) * (alpha * beta).ln_1p()).exp()
 }

@@ -1,4 +1,4 @@
-//! Nash-MP and its baselines (MATH.md §3), all in `f64` log space, sharing the prox step.
+//! Nash-MP and its baselines (docs/math.md §3), all in `f64` log space, sharing the prox step.
 //!
 //! An algorithm owns its iterate `θ_k = log π_k` and advances it with [`Algorithm::step`]; it sees
 //! the game only through [`PreferenceOperator`]. The payoff of the current iterate, `g(π_k)`, is
@@ -92,7 +92,7 @@ impl CurrentPayoff {
     }
 }
 
-/// One of the algorithms of MATH.md §3.
+/// One of the algorithms of docs/math.md §3.
 pub trait Algorithm: Send {
     fn kind(&self) -> AlgoKind;
     /// The current iterate `θ_k` (normalised log-probabilities).
@@ -176,7 +176,7 @@ pub fn build(kind: AlgoKind, theta0: &[f64], alpha: f64, schedule: Schedule) -> 
     }
 }
 
-/// `out = prox(c, g) = norm((c + αβ θ_μ + α g) / (1 + αβ))` (MATH.md §2).
+/// `out = prox(c, g) = norm((c + αβ θ_μ + α g) / (1 + αβ))` (docs/math.md §2).
 pub fn prox(ctx: &Context, alpha: f64, c: &[f64], g: &[f64], out: &mut [f64]) {
     let ab = alpha * ctx.beta;
     let s = 1.0 / (1.0 + ab);

@@ -1,10 +1,10 @@
-//! Algorithm names, step sizes and their validation (MATH.md §2–3).
+//! Algorithm names, step sizes and their validation (docs/math.md §2–3).
 
 use crate::error::{Error, Result};
 use std::fmt;
 use std::str::FromStr;
 
-/// The algorithms of MATH.md §3.
+/// The algorithms of docs/math.md §3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum AlgoKind {
     #[serde(rename = "nash-mp")]
@@ -42,7 +42,7 @@ impl AlgoKind {
         }
     }
 
-    /// The default `α` of MATH.md §3 for this `β`.
+    /// The default `α` of docs/math.md §3 for this `β`.
     pub fn default_alpha(self, beta: f64) -> f64 {
         match self {
             AlgoKind::NashMp => 2.0,

@@ -69,6 +69,7 @@ impl Session {
         if self.rank != 0 {
             silence_stdout();
         }
+        let quiet = cli.quiet;
         let prepared = dist::agree(self.prepare(&mut cli.command));
         let result = match prepared {
             Err(e) => Err(e.into()),
@@ -76,6 +77,7 @@ impl Session {
                 Command::Bench(a) => bench(&a, self.rank, self.size),
                 command => super::run(Cli {
                     threads: None,
+                    quiet,
                     command,
                 }),
             },

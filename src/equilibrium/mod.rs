@@ -1,4 +1,4 @@
-//! The β-regularised equilibrium `π*` in `f64`, with its certificate (MATH.md §1, §5).
+//! The β-regularised equilibrium `π*` in `f64`, with its certificate (docs/math.md §1, §5).
 //!
 //! The solver iterates the Nash-MP map `Φ` (one Nash-MP iteration at `α = 2`, a contraction of
 //! `KL(π*‖·)` by `1 + 2β`), accelerated by Anderson mixing ([`anderson`]) in log space: plain

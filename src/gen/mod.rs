@@ -14,6 +14,8 @@
 
 use crate::kernels::vector;
 
+pub mod file;
+
 /// A uniform draw in `[0, 1)` determined by `(seed, a, b)` (SplitMix64 finaliser, 53 bits).
 pub fn unit(seed: u64, a: u64, b: u64) -> f64 {
     let mut z =
@@ -91,6 +93,14 @@ impl Family {
     pub fn is_structured(self) -> bool {
         matches!(self, Family::LowRank | Family::Block)
     }
+}
+
+/// A family's CLI name (`bradley-terry`, `low-rank` …).
+pub fn family_name(f: Family) -> String {
+    serde_json::to_value(f)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// Family parameters (each family reads the ones it needs).

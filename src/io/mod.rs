@@ -5,6 +5,7 @@ pub mod atomic;
 pub mod container;
 pub mod mmap;
 pub mod npy;
+pub mod output;
 pub mod shards;
 pub mod text;
 pub mod write;

@@ -1,4 +1,4 @@
-//! Sampled preference queries (MATH.md §6): nobody sees `P`, one asks "is `i` better than `j`?"
+//! Sampled preference queries (docs/math.md §6): nobody sees `P`, one asks "is `i` better than `j`?"
 //! and gets a Bernoulli(`P[i][j]`) answer.
 //!
 //! - [`Oracle`] answers queries from any [`PreferenceOperator`] (through its single-entry lookup)

@@ -127,7 +127,7 @@ impl SweepConfig {
         for f in &self.families {
             self.params
                 .check(*f)
-                .map_err(|e| Error::Param(format!("{f:?}: {e}")))?;
+                .map_err(|e| Error::Param(format!("{}: {e}", super::cache::family_name(*f))))?;
             if self.sizes_of(*f).is_empty() {
                 return Err(Error::Param(format!(
                     "no sizes for {}: give --sizes (or --structured-sizes)",

@@ -332,9 +332,21 @@ pub fn summary_markdown(rows: &[SummaryRow]) -> String {
     for r in rows {
         if r.family != family {
             family = &r.family;
-            s.push_str(&format!(
-                "\n### {family}\n\n| n | β | algo | α | q(1e-3) | q(1e-6) | rate [min, max] | theory | worst/bound | final kl_star |\n|---:|---:|---|---:|---:|---:|---|---:|---:|---:|\n"
-            ));
+            let at_star = rows
+                .iter()
+                .filter(|x| x.family == r.family)
+                .all(|x| x.final_kl_star == Some(0.0));
+            s.push_str(&format!("\n### {family}\n"));
+            if at_star {
+                s.push_str(
+                    "\nEvery run starts at π* (`KL(π*‖π_0) = 0`): there is nothing to contract, so \
+                     no rate is fitted. A noise-free cyclic game's π* is the uniform reference; \
+                     give the sweep `--noise`.\n",
+                );
+            }
+            s.push_str(
+                "\n| n | β | algo | α | q(1e-3) | q(1e-6) | rate [min, max] | theory | worst/bound | final kl_star |\n|---:|---:|---|---:|---:|---:|---|---:|---:|---:|\n",
+            );
         }
         let rate = match r.rate {
             Some((m, lo, hi)) => format!("{m:.5} [{lo:.5}, {hi:.5}]"),

@@ -1,4 +1,4 @@
-//! The behaviours MATH.md §3 records on the 101-action cyclic game, through the binary, and
+//! The behaviours docs/math.md §3 records on the 101-action cyclic game, through the binary, and
 //! Nash-MP's first step checked against its closed form.
 #![allow(clippy::needless_range_loop)]
 

@@ -130,11 +130,11 @@ pub fn nonuniform(n: usize) -> Vec<f64> {
 }
 
 pub fn soccer() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real/soccer.txt")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/soccer.txt")
 }
 
 pub fn goldens() -> serde_json::Value {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/goldens/soccer.json");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/soccer.golden.json");
     serde_json::from_str(&std::fs::read_to_string(p).expect("goldens")).unwrap()
 }
 
