@@ -25,7 +25,7 @@ use crate::error::Error;
 use mpi::environment::Universe;
 use mpi::traits::*;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -89,6 +89,7 @@ impl Session {
     /// checkpoint to every rank on `--resume`. Collective.
     fn prepare(&mut self, command: &mut Command) -> crate::Result<()> {
         let private = || -> crate::Result<PathBuf> {
+            remove_stale_private_dirs();
             let d = std::env::temp_dir().join(format!(
                 "nashmp-rank{}-{}",
                 self.rank,
@@ -174,6 +175,26 @@ impl Session {
                 eprintln!("error: rank {} of {}: {e:#}", self.rank, self.size);
                 let _ = std::io::stderr().flush();
                 dist::abort(2)
+            }
+        }
+    }
+}
+
+/// Removes the private folders of ranks whose process is gone (a rank killed outright, or
+/// ended by another rank's `MPI_Abort`, cannot remove its own). Linux: no `/proc/PID`.
+fn remove_stale_private_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("nashmp-rank")) else {
+            continue;
+        };
+        let pid = rest.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
             }
         }
     }
