@@ -120,6 +120,9 @@ pub enum Error {
     Interrupted(PathBuf),
     #[error("interrupted during {0}, before anything could be saved; rerun to start again")]
     InterruptedEarly(String),
+    /// A failure the ranks of an MPI job agreed on (every rank returns the same message).
+    #[error("{0}")]
+    Distributed(String),
 }
 
 impl Error {

@@ -30,6 +30,8 @@
 
 pub mod algo;
 pub mod cli;
+#[cfg(feature = "mpi")]
+pub mod dist;
 pub mod equilibrium;
 pub mod error;
 pub mod game;

@@ -35,6 +35,9 @@ pub struct ConvertArgs {
         allow_negative_numbers = true
     )]
     pub tol: Option<f64>,
+    /// Split into a shard set of R files: OUTPUT is then a folder (see `generate --shards`).
+    #[arg(long, value_name = "R")]
+    pub shards: Option<usize>,
 }
 
 /// The input's matrix entry type, if it is a matrix (`dense f32`, `packed u16` …).
@@ -96,7 +99,9 @@ pub fn run(a: ConvertArgs) -> anyhow::Result<()> {
         (None, None) => Elem::F64,
     };
     let format = matrix_format(a.layout, elem)?;
-    format.check_target(&a.output)?;
+    if a.shards.is_none() {
+        format.check_target(&a.output)?;
+    }
     let src: Box<dyn PreferenceOperator> = match opened {
         Some(g) => {
             g.validate(skew_tol)?;
@@ -124,6 +129,17 @@ pub fn run(a: ConvertArgs) -> anyhow::Result<()> {
     // The written file must itself be a valid game at its own precision; if it is not, nothing
     // is left at the output path.
     let verify = |p: &Path| game::open(p, None).map(|_| ());
+    if let Some(r) = a.shards {
+        super::generate::write_shards(&a.output, &header, format, source, r)?;
+        verify(&a.output)?;
+        say!(
+            "wrote {} ({r} shards, {} {})",
+            a.output.display(),
+            a.layout.name(),
+            elem.name()
+        );
+        return Ok(());
+    }
     let bar = super::progress::bytes(format.data_bytes(src.n() as u64)?);
     write::matrix(
         &a.output,

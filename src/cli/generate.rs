@@ -43,6 +43,10 @@ pub struct GenerateArgs {
     /// low-rank and block games; its folder is created if missing.
     #[arg(long)]
     pub out: PathBuf,
+    /// Write a shard set of R files (dense: row ranges; packed: tile-row ranges balanced by tile
+    /// count) and a manifest into the folder --out, for `mpirun -np R` (see docs/scale-out.md).
+    #[arg(long, value_name = "R")]
+    pub shards: Option<usize>,
 }
 
 /// The options each family reads (the others are refused, not silently ignored).
@@ -118,6 +122,9 @@ pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
         a.layout.unwrap_or(LayoutArg::Dense),
         a.dtype.map_or(Elem::F32, Elem::from),
     )?;
+    if let Some(r) = a.shards {
+        return generate_shards(&a, params, format, r);
+    }
     gen::file::check_target(&a.out, a.family, format)?;
     let t = std::time::Instant::now();
     let total = gen::file::data_bytes(a.family, a.n, params, format)?;
@@ -134,4 +141,60 @@ pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
         bytes as f64 / secs / 1e9
     );
     Ok(())
+}
+
+/// `generate --shards R`: the matrix family written as a shard set in the folder `--out`.
+fn generate_shards(
+    a: &GenerateArgs,
+    params: Params,
+    format: crate::io::write::MatrixFormat,
+    r: usize,
+) -> anyhow::Result<()> {
+    if a.family.is_structured() {
+        anyhow::bail!(
+            "invalid parameter: --shards: {} games are stored as factors (O(n) bytes) and need \
+             no sharding",
+            gen::family_name(a.family)
+        );
+    }
+    let t = std::time::Instant::now();
+    let base = gen::file::header(a.family, a.n, a.seed, params);
+    let fam = gen::DenseFamily::new(a.family, a.n, a.seed, params);
+    let bytes = write_shards(&a.out, &base, format, &fam, r)?;
+    let secs = t.elapsed().as_secs_f64();
+    say!(
+        "wrote {} ({r} shards, {bytes} bytes of game data in {secs:.2}s, {:.2} GB/s)",
+        a.out.display(),
+        bytes as f64 / secs / 1e9
+    );
+    Ok(())
+}
+
+/// Writes `entry` stored as `format` as a shard set of `r` files in the folder `dir` (see
+/// `io::shards`); `base` gives `n`, family, seed and params. Returns the number of data bytes.
+pub(crate) fn write_shards(
+    dir: &std::path::Path,
+    base: &crate::io::container::GameHeader,
+    format: crate::io::write::MatrixFormat,
+    entry: crate::io::write::EntryFn,
+    r: usize,
+) -> anyhow::Result<u64> {
+    use crate::io::container::{Layout, TILE};
+    if dir.is_file() {
+        anyhow::bail!(
+            "{}: --shards writes a folder (manifest.json and the shard files), but this is a file",
+            dir.display()
+        );
+    }
+    let mut h = base.clone();
+    h.layout = format.layout();
+    h.dtype = Some(format.elem());
+    if h.layout == Layout::Packed {
+        h.tile = Some(TILE as u64);
+    }
+    let total = format.data_bytes(h.n)?;
+    let bar = super::progress::bytes(total);
+    let m = crate::io::shards::write_sharded(dir, &h, r, entry, &|d| bar.set_position(d))?;
+    bar.finish_and_clear();
+    Ok(m.shards.iter().map(|s| s.bytes).sum())
 }

@@ -31,6 +31,8 @@ macro_rules! say_part {
 mod bench;
 mod convert;
 mod demo;
+#[cfg(feature = "mpi")]
+mod dist;
 mod equilibrium;
 mod generate;
 mod generate_judgements;
@@ -122,6 +124,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             .num_threads(t)
             .build_global()
             .map_err(|e| anyhow::anyhow!("cannot start {t} threads: {e}"))?;
+    }
+    // Under mpirun: this process is one rank of a job (solve, equilibrium, bench distributed).
+    #[cfg(feature = "mpi")]
+    if let Some(session) = dist::Session::start()? {
+        return session.run(cli);
     }
     match cli.command {
         Command::Solve(a) => solve::run(a),

@@ -116,7 +116,10 @@ fn persist_spec(a: &SolveArgs) -> anyhow::Result<session::PersistSpec> {
     Ok(session::PersistSpec {
         every: a.checkpoint_every,
         resume: a.resume,
-        game: crate::run::fingerprint::game_file(&a.game.game)?,
+        // A shard set is fingerprinted by its manifest, which holds every shard's SHA-256.
+        game: crate::run::fingerprint::game_file(
+            &crate::io::shards::manifest_path(&a.game.game).unwrap_or(a.game.game.clone()),
+        )?,
         interrupt: Some(interrupt),
     })
 }

@@ -2,6 +2,7 @@
 
 mod dense;
 pub mod packed;
+pub mod sharded;
 mod structured;
 pub mod validate;
 
@@ -74,6 +75,11 @@ pub fn payoff(op: &dyn PreferenceOperator, theta: &[f64], scratch: &mut [f64], o
 /// Opens a game file (a `.npy` matrix or a nashmp container of any layout), checks its header
 /// and validates every entry.
 pub fn open(path: &Path, tol: Option<f64>) -> Result<Box<dyn PreferenceOperator>> {
+    // Under `mpirun -np R` (R > 1): this rank's shard of a shard set, opened collectively.
+    #[cfg(feature = "mpi")]
+    if let Some(g) = crate::dist::open(path, tol)? {
+        return Ok(g);
+    }
     let g = open_unchecked(path)?;
     g.validate(tol)?;
     Ok(g)
@@ -95,6 +101,10 @@ fn looks_like_text(bytes: &[u8]) -> bool {
 /// Opens a game file and checks its header and length, not its entries.
 pub fn open_unchecked(path: &Path) -> Result<Box<dyn PreferenceOperator>> {
     use crate::io::container::{self, Layout};
+    if let Some(manifest) = crate::io::shards::manifest_path(path) {
+        let set = crate::io::shards::ShardSet::open(&manifest)?;
+        return Ok(Box::new(sharded::ShardedGame::open(set)?));
+    }
     let map = Mapped::open(path)?;
     if looks_like_text(map.bytes()) {
         return Err(Error::TextGame {

@@ -7,5 +7,6 @@ pub mod container;
 pub mod mmap;
 pub mod npy;
 pub mod output;
+pub mod shards;
 pub mod text;
 pub mod write;

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::storage::{tile_index, TILE_ELEMS};
 use rayon::prelude::*;
 use std::io::Write;
+use std::ops::Range;
 use std::path::Path;
 
 /// Bytes computed in parallel before each sequential write.
@@ -81,14 +82,29 @@ fn write_rows(
     entry: EntryFn,
     progress: Progress,
 ) -> Result<()> {
+    let path = f.path().to_path_buf();
+    write_row_range(f, &path, n, elem, 0..n, entry, progress)
+}
+
+/// Rows `rows` of the dense layout (a slice of `write_rows`' output, byte for byte).
+fn write_row_range(
+    f: &mut (dyn Write + Send),
+    path: &Path,
+    n: usize,
+    elem: Elem,
+    rows: Range<usize>,
+    entry: EntryFn,
+    progress: Progress,
+) -> Result<()> {
     let es = elem.size();
     let row_bytes = n * es;
+    let count = rows.len();
     let rows_per_batch = (BATCH_BYTES / row_bytes.max(1)).max(1);
-    let sizes: Vec<usize> = (0..n.div_ceil(rows_per_batch))
-        .map(|k| rows_per_batch.min(n - k * rows_per_batch) * row_bytes)
+    let sizes: Vec<usize> = (0..count.div_ceil(rows_per_batch))
+        .map(|k| rows_per_batch.min(count - k * rows_per_batch) * row_bytes)
         .collect();
     let fill = |k: usize, b: &mut [u8]| {
-        let i0 = k * rows_per_batch;
+        let i0 = rows.start + k * rows_per_batch;
         b.par_chunks_mut(row_bytes).enumerate().for_each_init(
             || vec![0.0f64; n],
             |vals, (r, row)| {
@@ -99,13 +115,14 @@ fn write_rows(
             },
         );
     };
-    pipelined(f, &sizes, &fill, progress)
+    pipelined(f, path, &sizes, &fill, progress)
 }
 
 /// Writes batches of the given sizes in order, computing batch `k + 1` (in parallel) while
 /// batch `k` is being written.
 fn pipelined(
-    f: &mut AtomicFile,
+    f: &mut (dyn Write + Send),
+    path: &Path,
     sizes: &[usize],
     fill: &(dyn Fn(usize, &mut [u8]) + Sync),
     progress: Progress,
@@ -126,7 +143,7 @@ fn pipelined(
                 }
             },
         );
-        written.map_err(|e| Error::io(f.path(), e))?;
+        written.map_err(|e| Error::io(path, e))?;
         done += sizes[k] as u64;
         progress(done);
         std::mem::swap(&mut cur, &mut next);
@@ -323,13 +340,27 @@ fn write_tiles(
     entry: EntryFn,
     progress: Progress,
 ) -> Result<()> {
+    let path = f.path().to_path_buf();
+    write_tile_range(f, &path, n, elem, 0..n.div_ceil(TILE), entry, progress)
+}
+
+/// Tile rows `tile_rows` of the packed layout (a slice of `write_tiles`' output).
+fn write_tile_range(
+    f: &mut (dyn Write + Send),
+    path: &Path,
+    n: usize,
+    elem: Elem,
+    tile_rows: Range<usize>,
+    entry: EntryFn,
+    progress: Progress,
+) -> Result<()> {
     let es = elem.size();
     let tile_bytes = TILE_ELEMS * es;
     let nt = n.div_ceil(TILE);
     let per_batch = (BATCH_BYTES / tile_bytes).max(1);
     // Batches: runs of at most `per_batch` tiles within one tile row, in file order.
     let mut batches = Vec::new();
-    for ti in 0..nt {
+    for ti in tile_rows {
         let mut tj0 = ti;
         while tj0 < nt {
             let count = per_batch.min(nt - tj0);
@@ -361,7 +392,27 @@ fn write_tiles(
             },
         );
     };
-    pipelined(f, &sizes, &fill, progress)
+    pipelined(f, path, &sizes, &fill, progress)
+}
+
+/// The matrix data of rows (dense) or tile rows (packed) `range`, exactly as the unsharded file
+/// holds them, to `w` (a shard of [`super::shards`]); `path` names `w` in errors.
+#[allow(clippy::too_many_arguments)]
+pub fn matrix_rows(
+    w: &mut (dyn Write + Send),
+    path: &Path,
+    n: usize,
+    layout: Layout,
+    elem: Elem,
+    range: Range<usize>,
+    entry: EntryFn,
+    progress: Progress,
+) -> Result<()> {
+    match layout {
+        Layout::Dense => write_row_range(w, path, n, elem, range, entry, progress),
+        Layout::Packed => write_tile_range(w, path, n, elem, range, entry, progress),
+        l => Err(Error::Param(format!("layout {l:?} is not a matrix layout"))),
+    }
 }
 
 /// A low-rank game: weights `w`, and `factor(k, i) = (a_k[i], b_k[i])`.

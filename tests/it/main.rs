@@ -11,5 +11,6 @@ mod newcomer;
 mod oracle;
 mod pairwise;
 mod robust;
+mod shards;
 mod sweep;
 mod util;
