@@ -47,7 +47,7 @@ fn dense(c: &mut Criterion) {
         g.throughput(Throughput::Bytes((n * n * 4) as u64));
         g.sample_size(if n > 8192 { 20 } else { 50 });
         g.bench_function(BenchmarkId::from_parameter("plain_sum"), |b| {
-            b.iter(|| std::hint::black_box(plain_sum(p, true)))
+            b.iter(|| std::hint::black_box(plain_sum(p, nashmp::kernels::isa::Isa::best())))
         });
         g.bench_function(BenchmarkId::from_parameter("nashmp_apply"), |b| {
             b.iter(|| game.apply(&x, &mut out))

@@ -52,7 +52,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         format!("plain_sum {}", a.games[0].display()),
         (words.len() * 4) as u64,
         Box::new(move || {
-            std::hint::black_box(plain_sum(words, true));
+            std::hint::black_box(plain_sum(words, crate::kernels::isa::Isa::best()));
         }),
     ));
     for (g, path) in games.iter().zip(&a.games) {
