@@ -51,11 +51,17 @@ fn run<T: BatchElem>(p: &[T], xs: &[&[f64]], outs: &mut [&mut [f64]], isa: Isa) 
     let n = xs[0].len();
     assert_eq!(p.len(), n * n);
     assert!(xs.iter().all(|x| x.len() == n) && outs.iter().all(|o| o.len() == n));
-    let xc: Vec<Vec<T::X>> = xs
-        .iter()
-        .map(|x| x.iter().map(|&v| T::convert_x(v)).collect())
-        .collect();
-    let xr: Vec<&[T::X]> = xc.iter().map(|v| &v[..]).collect();
+    // The converted vectors in one buffer, `stride` apart, where `stride` bytes are 64 more
+    // than a multiple of 4 KiB: vector v's column j then falls in a different L1 set from the
+    // other vectors' (separate allocations of n·4 bytes, 4 KiB-aligned for large n, put all k
+    // of them in one set: 16 vectors thrash a 12-way L1).
+    let size = std::mem::size_of::<T::X>();
+    let stride = ((n * size).div_ceil(4096) * 4096 + 64) / size;
+    let mut xc: Vec<T::X> = vec![T::X::default(); stride * k];
+    for (x, c) in xs.iter().zip(xc.chunks_mut(stride)) {
+        c[..n].iter_mut().zip(x.iter()).for_each(|(a, &b)| *a = T::convert_x(b));
+    }
+    let xr: Vec<&[T::X]> = xc.chunks(stride).map(|v| &v[..n]).collect();
     // Row-major results, k per row, then scattered to the outputs.
     let mut res = vec![0.0f64; n * k];
     let task = |(t, chunk): (usize, &mut [f64])| T::task(p, n, t * TASK_ROWS, &xr, chunk, isa);
@@ -77,29 +83,24 @@ fn run<T: BatchElem>(p: &[T], xs: &[&[f64]], outs: &mut [&mut [f64]], isa: Isa) 
     }
 }
 
-/// The f32/u16 task: column blocks outside, rows inside.
+/// The f32/u16 task: column blocks outside, rows inside; `block(start, x blocks, sums)` runs
+/// the task's rows over one column block.
 #[inline(always)]
-fn blocked_task<T: Element<X = f32>>(
-    p: &[T],
+fn blocked_task(
     n: usize,
-    r0: usize,
     xs: &[&[f32]],
     res: &mut [f64],
-    block: impl Fn(&[T], &[&[f32]], &mut [BlockAcc]),
+    block: impl Fn(usize, &[&[f32]], &mut [BlockAcc]),
 ) {
     let k = xs.len();
-    let rows = res.len() / k;
-    let mut acc = vec![BlockAcc::default(); rows * k];
+    let mut acc = vec![BlockAcc::default(); res.len()];
     let mut xb: Vec<&[f32]> = Vec::with_capacity(k);
     let mut start = 0;
     while start < n {
         let end = (start + BLOCK).min(n);
         xb.clear();
         xb.extend(xs.iter().map(|x| &x[start..end]));
-        for (r, a) in acc.chunks_mut(k).enumerate() {
-            let i = r0 + r;
-            block(&p[i * n + start..i * n + end], &xb, a);
-        }
+        block(start, &xb, &mut acc);
         start = end;
     }
     for (o, a) in res.iter_mut().zip(&acc) {
@@ -107,49 +108,39 @@ fn blocked_task<T: Element<X = f32>>(
     }
 }
 
-impl BatchElem for f32 {
-    fn task(p: &[f32], n: usize, r0: usize, xs: &[&[f32]], res: &mut [f64], isa: Isa) {
-        blocked_task(p, n, r0, xs, res, |row, xb, a| match isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512(t) => {
-                // SAFETY: the token `t` exists only where the CPU has the instructions.
-                unsafe { matvec::avx512::f32_block_all(t, row, xb, a) }
+macro_rules! blocked_impl {
+    ($t:ty, $kernel:ident, $conv:expr) => {
+        impl BatchElem for $t {
+            fn task(p: &[$t], n: usize, r0: usize, xs: &[&[f32]], res: &mut [f64], isa: Isa) {
+                blocked_task(n, xs, res, |start, xb, acc| match isa {
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512(t) => {
+                        // SAFETY: the token `t` exists only where the CPU has the instructions.
+                        unsafe { matvec::avx512::$kernel(t, p, n, r0, start, xb, acc) }
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2(t) => {
+                        // SAFETY: the token `t` exists only where the CPU has the instructions.
+                        unsafe { matvec::avx2::$kernel(t, p, n, r0, start, xb, acc) }
+                    }
+                    _ => {
+                        let k = xb.len();
+                        let len = xb[0].len();
+                        for (r, a) in acc.chunks_mut(k).enumerate() {
+                            let i = r0 + r;
+                            let row = &p[i * n + start..i * n + start + len];
+                            for (x, acc) in xb.iter().zip(a.iter_mut()) {
+                                matvec::block_scalar_f32(row, x, &$conv, acc);
+                            }
+                        }
+                    }
+                })
             }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2(t) => {
-                // SAFETY: the token `t` exists only where the CPU has the instructions.
-                unsafe { matvec::avx2::f32_block_all(t, row, xb, a) }
-            }
-            _ => {
-                for (x, acc) in xb.iter().zip(a.iter_mut()) {
-                    matvec::block_scalar_f32(row, x, &|v: f32| v, acc);
-                }
-            }
-        })
-    }
+        }
+    };
 }
-
-impl BatchElem for u16 {
-    fn task(p: &[u16], n: usize, r0: usize, xs: &[&[f32]], res: &mut [f64], isa: Isa) {
-        blocked_task(p, n, r0, xs, res, |row, xb, a| match isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512(t) => {
-                // SAFETY: the token `t` exists only where the CPU has the instructions.
-                unsafe { matvec::avx512::u16_block_all(t, row, xb, a) }
-            }
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2(t) => {
-                // SAFETY: the token `t` exists only where the CPU has the instructions.
-                unsafe { matvec::avx2::u16_block_all(t, row, xb, a) }
-            }
-            _ => {
-                for (x, acc) in xb.iter().zip(a.iter_mut()) {
-                    matvec::block_scalar_f32(row, x, &|q: u16| q as f32, acc);
-                }
-            }
-        })
-    }
-}
+blocked_impl!(f32, f32_block_all, |v: f32| v);
+blocked_impl!(u16, u16_block_all, |q: u16| q as f32);
 
 impl BatchElem for f64 {
     fn task(p: &[f64], n: usize, r0: usize, xs: &[&[f64]], res: &mut [f64], isa: Isa) {

@@ -25,6 +25,9 @@ use rayon::prelude::*;
 
 /// Columns summed in the storage precision before the partial sum moves to `f64`.
 pub const BLOCK: usize = 512;
+/// Rows ahead whose block the batched kernels prefetch (each row block is a short 2 KiB stream
+/// the hardware prefetcher barely starts on).
+const PREFETCH: usize = 2;
 /// Rows processed together (each `x` load serves all of them).
 const ROWS: usize = 4;
 /// Below this many matrix elements an apply runs on the calling thread.
@@ -74,6 +77,25 @@ pub trait Element: bytemuck::Pod + Send + Sync + Copy + 'static {
 /// Whether the running CPU has AVX2 and FMA (detected once by std).
 pub fn simd_available() -> bool {
     super::isa::Avx2::try_new().is_some()
+}
+
+/// Asks the CPU to bring `data` into cache (a hint: no effect on results).
+#[inline]
+pub fn prefetch<T>(data: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let bytes = std::mem::size_of_val(data);
+        let p = data.as_ptr() as *const i8;
+        for off in (0..bytes).step_by(64) {
+            // SAFETY: `off < bytes`: the address is inside `data`. A prefetch never faults and
+            // SSE is part of the x86_64 baseline.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.add(off))
+            };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
 }
 
 /// `out = P x` for a row-major `n × n` matrix `p` (`p.len() == n * n`).
@@ -277,6 +299,7 @@ pub(crate) mod avx2 {
             ///
             /// # Safety
             /// `row` and every `xs[v]` hold `len` readable elements.
+            #[inline]
             #[target_feature(enable = "avx2,fma")]
             unsafe fn $block<const K: usize>(
                 row: *const $t,
@@ -317,26 +340,48 @@ pub(crate) mod avx2 {
     /// The batched block for every vector of `xs`, four at a time (eight FMA chains).
     macro_rules! block_all {
         ($name:ident, $block:ident, $t:ty) => {
+            /// Rows `r0 ..` (as many as `acc` holds `xs.len()` sums for) of the row-major
+            /// `n`-column `p`, columns `start .. start + len` (`len` = the vectors' length),
+            /// against every vector of `xs`; each row's block of the row `PREFETCH` ahead is
+            /// prefetched while this one is computed.
             #[target_feature(enable = "avx2,fma")]
-            pub fn $name(_: Avx2, row: &[$t], xs: &[&[f32]], acc: &mut [BlockAcc]) {
-                let len = row.len();
-                assert!(xs.iter().all(|x| x.len() == len) && acc.len() == xs.len());
-                let rp = row.as_ptr();
-                let mut v = 0;
-                while v < xs.len() {
-                    let k = (xs.len() - v).min(4);
-                    let p = |i: usize| xs[v + i.min(k - 1)].as_ptr();
-                    let a = &mut acc[v..v + k];
-                    // SAFETY: row and every xs[v] hold len elements (asserted above).
-                    unsafe {
-                        match k {
-                            4 => $block::<4>(rp, [p(0), p(1), p(2), p(3)], len, a),
-                            3 => $block::<3>(rp, [p(0), p(1), p(2)], len, a),
-                            2 => $block::<2>(rp, [p(0), p(1)], len, a),
-                            _ => $block::<1>(rp, [p(0)], len, a),
-                        }
+            pub fn $name(
+                _: Avx2,
+                p: &[$t],
+                n: usize,
+                r0: usize,
+                start: usize,
+                xs: &[&[f32]],
+                acc: &mut [BlockAcc],
+            ) {
+                let k = xs.len();
+                let len = xs[0].len();
+                assert!(xs.iter().all(|x| x.len() == len) && acc.len() % k == 0);
+                let rows = acc.len() / k;
+                assert!(start + len <= n && (r0 + rows) * n <= p.len());
+                for (r, acc) in acc.chunks_mut(k).enumerate() {
+                    let i = r0 + r;
+                    if r + super::PREFETCH < rows {
+                        let q = (i + super::PREFETCH) * n + start;
+                        super::prefetch(&p[q..q + len]);
                     }
-                    v += k;
+                    let rp = p[i * n + start..i * n + start + len].as_ptr();
+                    let mut v = 0;
+                    while v < xs.len() {
+                        let k = (xs.len() - v).min(4);
+                        let p = |i: usize| xs[v + i.min(k - 1)].as_ptr();
+                        let a = &mut acc[v..v + k];
+                        // SAFETY: row and every xs[v] hold len elements (asserted above).
+                        unsafe {
+                            match k {
+                                4 => $block::<4>(rp, [p(0), p(1), p(2), p(3)], len, a),
+                                3 => $block::<3>(rp, [p(0), p(1), p(2)], len, a),
+                                2 => $block::<2>(rp, [p(0), p(1)], len, a),
+                                _ => $block::<1>(rp, [p(0)], len, a),
+                            }
+                        }
+                        v += k;
+                    }
                 }
             }
         };
@@ -565,6 +610,7 @@ pub(crate) mod avx512 {
             ///
             /// # Safety
             /// `row` and every `xs[v]` hold `len` readable elements.
+            #[inline]
             #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
             unsafe fn $block<const K: usize>(
                 row: *const $t,
@@ -603,37 +649,62 @@ pub(crate) mod avx512 {
     /// The batched block for every vector of `xs`, eight at a time.
     macro_rules! block_all {
         ($name:ident, $block:ident, $t:ty) => {
+            /// Rows `r0 ..` (as many as `acc` holds `xs.len()` sums for) of the row-major
+            /// `n`-column `p`, columns `start .. start + len` (`len` = the vectors' length),
+            /// against every vector of `xs`; each row's block of the row `PREFETCH` ahead is
+            /// prefetched while this one is computed.
             #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-            pub fn $name(_: Avx512, row: &[$t], xs: &[&[f32]], acc: &mut [BlockAcc]) {
-                let len = row.len();
-                assert!(xs.iter().all(|x| x.len() == len) && acc.len() == xs.len());
-                let rp = row.as_ptr();
-                let mut v = 0;
-                while v < xs.len() {
-                    let k = (xs.len() - v).min(8);
-                    let p = |i: usize| xs[v + i.min(k - 1)].as_ptr();
-                    let a = &mut acc[v..v + k];
-                    // SAFETY: row and every xs[v] hold len elements (asserted above).
-                    unsafe {
-                        match k {
-                            8 => $block::<8>(
-                                rp,
-                                [p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7)],
-                                len,
-                                a,
-                            ),
-                            7 => {
-                                $block::<7>(rp, [p(0), p(1), p(2), p(3), p(4), p(5), p(6)], len, a)
-                            }
-                            6 => $block::<6>(rp, [p(0), p(1), p(2), p(3), p(4), p(5)], len, a),
-                            5 => $block::<5>(rp, [p(0), p(1), p(2), p(3), p(4)], len, a),
-                            4 => $block::<4>(rp, [p(0), p(1), p(2), p(3)], len, a),
-                            3 => $block::<3>(rp, [p(0), p(1), p(2)], len, a),
-                            2 => $block::<2>(rp, [p(0), p(1)], len, a),
-                            _ => $block::<1>(rp, [p(0)], len, a),
-                        }
+            pub fn $name(
+                _: Avx512,
+                p: &[$t],
+                n: usize,
+                r0: usize,
+                start: usize,
+                xs: &[&[f32]],
+                acc: &mut [BlockAcc],
+            ) {
+                let k = xs.len();
+                let len = xs[0].len();
+                assert!(xs.iter().all(|x| x.len() == len) && acc.len() % k == 0);
+                let rows = acc.len() / k;
+                assert!(start + len <= n && (r0 + rows) * n <= p.len());
+                for (r, acc) in acc.chunks_mut(k).enumerate() {
+                    let i = r0 + r;
+                    if r + super::PREFETCH < rows {
+                        let q = (i + super::PREFETCH) * n + start;
+                        super::prefetch(&p[q..q + len]);
                     }
-                    v += k;
+                    let rp = p[i * n + start..i * n + start + len].as_ptr();
+                    let mut v = 0;
+                    while v < xs.len() {
+                        let k = (xs.len() - v).min(8);
+                        let p = |i: usize| xs[v + i.min(k - 1)].as_ptr();
+                        let a = &mut acc[v..v + k];
+                        // SAFETY: row and every xs[v] hold len elements (asserted above).
+                        unsafe {
+                            match k {
+                                8 => $block::<8>(
+                                    rp,
+                                    [p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7)],
+                                    len,
+                                    a,
+                                ),
+                                7 => $block::<7>(
+                                    rp,
+                                    [p(0), p(1), p(2), p(3), p(4), p(5), p(6)],
+                                    len,
+                                    a,
+                                ),
+                                6 => $block::<6>(rp, [p(0), p(1), p(2), p(3), p(4), p(5)], len, a),
+                                5 => $block::<5>(rp, [p(0), p(1), p(2), p(3), p(4)], len, a),
+                                4 => $block::<4>(rp, [p(0), p(1), p(2), p(3)], len, a),
+                                3 => $block::<3>(rp, [p(0), p(1), p(2)], len, a),
+                                2 => $block::<2>(rp, [p(0), p(1)], len, a),
+                                _ => $block::<1>(rp, [p(0)], len, a),
+                            }
+                        }
+                        v += k;
+                    }
                 }
             }
         };
