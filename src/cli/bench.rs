@@ -18,9 +18,9 @@ pub struct BenchArgs {
     /// Repetitions of each contender.
     #[arg(long, default_value_t = 20)]
     pub reps: usize,
-    /// Also time a batched apply of K vectors against K single applies.
-    #[arg(long)]
-    pub batch: Option<usize>,
+    /// Also time batched applies of K vectors against K single applies (several: `--batch 1,8,16`).
+    #[arg(long, value_delimiter = ',')]
+    pub batch: Vec<usize>,
     /// Also time the scalar twins (dense games).
     #[arg(long)]
     pub scalar: bool,
@@ -37,7 +37,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     if a.reps == 0 {
         anyhow::bail!("--reps must be at least 1");
     }
-    if a.batch.is_some_and(|k| k == 0 || k > 16) {
+    if a.batch.iter().any(|&k| k == 0 || k > 16) {
         anyhow::bail!("--batch must be in 1..=16");
     }
     let games: Vec<Box<dyn PreferenceOperator>> = a
@@ -65,7 +65,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let bytes = g.stored_bytes();
         let gref = g.as_ref();
         contenders.push((label, bytes, Box::new(move || gref.apply(&x, &mut out))));
-        if let Some(k) = a.batch {
+        for &k in &a.batch {
             let xs: Vec<Vec<f64>> = (0..k)
                 .map(|v| {
                     (0..n)
@@ -119,6 +119,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     );
     let med: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
     let first_apply = med.get(1).copied().unwrap_or(f64::NAN);
+    let per_game = 1 + a.batch.len();
     for ((label, bytes, _), m) in contenders.iter().zip(&med) {
         println!(
             "{label:<60} {:>10.3} ms {:>8.2} GB/s  {:>6.3}× first apply",
@@ -127,9 +128,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             first_apply / m
         );
     }
-    if let Some(k) = a.batch {
+    for (bi, &k) in a.batch.iter().enumerate() {
         for (gi, path) in a.games.iter().enumerate() {
-            let (single, batch) = (med[1 + 2 * gi], med[2 + 2 * gi]);
+            let (single, batch) = (med[1 + per_game * gi], med[2 + per_game * gi + bi]);
             println!(
                 "batch of {k} on {}: {:.2}× the throughput of {k} single applies",
                 path.display(),

@@ -59,7 +59,10 @@ fn run<T: BatchElem>(p: &[T], xs: &[&[f64]], outs: &mut [&mut [f64]], isa: Isa) 
     let stride = ((n * size).div_ceil(4096) * 4096 + 64) / size;
     let mut xc: Vec<T::X> = vec![T::X::default(); stride * k];
     for (x, c) in xs.iter().zip(xc.chunks_mut(stride)) {
-        c[..n].iter_mut().zip(x.iter()).for_each(|(a, &b)| *a = T::convert_x(b));
+        c[..n]
+            .iter_mut()
+            .zip(x.iter())
+            .for_each(|(a, &b)| *a = T::convert_x(b));
     }
     let xr: Vec<&[T::X]> = xc.chunks(stride).map(|v| &v[..n]).collect();
     // Row-major results, k per row, then scattered to the outputs.
