@@ -653,6 +653,7 @@ pub(crate) mod avx512 {
             /// `n`-column `p`, columns `start .. start + len` (`len` = the vectors' length),
             /// against every vector of `xs`; each row's block of the row `PREFETCH` ahead is
             /// prefetched while this one is computed.
+            #[cfg_attr(not(test), allow(dead_code))]
             #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
             pub fn $name(
                 _: Avx512,
@@ -709,6 +710,7 @@ pub(crate) mod avx512 {
             }
         };
     }
+    // Not dispatched (slower than AVX2 here, see `kernels::batch`); tested for its bits.
     block_all!(f32_block_all, f32_block, f32);
     block_all!(u16_block_all, u16_block, u16);
 
@@ -885,6 +887,50 @@ mod tests {
 
     fn bits(v: &[f64]) -> Vec<u64> {
         v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// The AVX-512 batched block kernel (not dispatched) gives the AVX2 kernel's bits.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_batched_blocks_give_the_avx2_bits() {
+        let Some(t5) = crate::kernels::isa::Avx512::try_new() else {
+            return;
+        };
+        let (n, k, rows) = (700usize, 11usize, 5usize);
+        let p: Vec<f32> = (0..n * rows)
+            .map(|i| crate::gen::unit(1, i as u64, 0) as f32)
+            .collect();
+        let q: Vec<u16> = p.iter().map(|&v| (v * 65534.0) as u16).collect();
+        let xs: Vec<Vec<f32>> = (0..k)
+            .map(|v| {
+                (0..n)
+                    .map(|j| crate::gen::unit(2, j as u64, v as u64) as f32)
+                    .collect()
+            })
+            .collect();
+        for start in [0, BLOCK] {
+            let end = (start + BLOCK).min(n);
+            let xb: Vec<&[f32]> = xs.iter().map(|x| &x[start..end]).collect();
+            let run = |wide: bool| {
+                let mut a = vec![BlockAcc::default(); rows * k];
+                let mut b = vec![BlockAcc::default(); rows * k];
+                // SAFETY: the tokens come from detection.
+                unsafe {
+                    if wide {
+                        avx512::f32_block_all(t5, &p, n, 0, start, &xb, &mut a);
+                        avx512::u16_block_all(t5, &q, n, 0, start, &xb, &mut b);
+                    } else {
+                        avx2::f32_block_all(t5.avx2(), &p, n, 0, start, &xb, &mut a);
+                        avx2::u16_block_all(t5.avx2(), &q, n, 0, start, &xb, &mut b);
+                    }
+                }
+                a.iter()
+                    .chain(&b)
+                    .map(|s| s.finish().to_bits())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(run(true), run(false), "block at {start}");
+        }
     }
 
     /// Every instruction set gives the scalar twin's bits, and the result is `P x`.
