@@ -41,6 +41,7 @@ pub mod oracle;
 pub mod pairwise;
 pub mod policy;
 pub mod run;
+pub mod storage;
 pub mod sweep;
 
 pub use error::{Error, Result};
