@@ -5,7 +5,8 @@
 //! - `plain_sum`: a parallel SIMD sum of every element (the read bandwidth reference);
 //! - `nashmp_apply`: `DenseGame::apply` (the kernel every algorithm uses);
 //! - `nashmp_apply_scalar`: its portable scalar twin;
-//! - `faer_matvec`: faer's parallel matmul on the same mapped matrix, as a peer.
+//! - `faer_matvec`: faer's parallel matmul on the same mapped matrix, as a peer;
+//! - `dense_f32_batch16_*`: the batched apply of 16 vectors against faer's matmul of 16 columns.
 //!
 //! Games are generated once into `target/bench-games/` (ignored by git).
 
@@ -47,7 +48,7 @@ fn dense(c: &mut Criterion) {
         g.throughput(Throughput::Bytes((n * n * 4) as u64));
         g.sample_size(if n > 8192 { 20 } else { 50 });
         g.bench_function(BenchmarkId::from_parameter("plain_sum"), |b| {
-            b.iter(|| std::hint::black_box(plain_sum(p, true)))
+            b.iter(|| std::hint::black_box(plain_sum(p, nashmp::kernels::isa::Isa::best())))
         });
         g.bench_function(BenchmarkId::from_parameter("nashmp_apply"), |b| {
             b.iter(|| game.apply(&x, &mut out))
@@ -60,6 +61,49 @@ fn dense(c: &mut Criterion) {
                 let a = faer::MatRef::from_row_major_slice(p, n, n);
                 let xr = faer::MatRef::from_column_major_slice(&x32, n, 1);
                 let dst = faer::MatMut::from_column_major_slice_mut(&mut out32, n, 1);
+                faer::linalg::matmul::matmul(
+                    dst,
+                    faer::Accum::Replace,
+                    a,
+                    xr,
+                    1.0f32,
+                    faer::Par::rayon(0),
+                );
+            })
+        });
+        g.finish();
+
+        // Sixteen vectors: the crate's batched kernel (each vector the single apply's bits)
+        // against faer's matmul of the same 16 columns.
+        let k = 16;
+        let xs: Vec<Vec<f64>> = (0..k)
+            .map(|v| {
+                (0..n)
+                    .map(|i| (1 + (i + v) % 5) as f64 / (3.0 * n as f64))
+                    .collect()
+            })
+            .collect();
+        let x16: Vec<f32> = xs
+            .iter()
+            .flat_map(|x| x.iter().map(|&v| v as f32))
+            .collect();
+        let mut outs = vec![vec![0.0f64; n]; k];
+        let mut out16 = vec![0.0f32; n * k];
+        let mut g = c.benchmark_group(format!("dense_f32_batch16_n{n}"));
+        g.throughput(Throughput::Bytes((n * n * 4) as u64));
+        g.sample_size(10);
+        g.bench_function(BenchmarkId::from_parameter("nashmp_apply_batch"), |b| {
+            b.iter(|| {
+                let xr: Vec<&[f64]> = xs.iter().map(|v| &v[..]).collect();
+                let mut or: Vec<&mut [f64]> = outs.iter_mut().map(|v| &mut v[..]).collect();
+                game.apply_batch(&xr, &mut or)
+            })
+        });
+        g.bench_function(BenchmarkId::from_parameter("faer_matmul"), |b| {
+            b.iter(|| {
+                let a = faer::MatRef::from_row_major_slice(p, n, n);
+                let xr = faer::MatRef::from_column_major_slice(&x16, n, k);
+                let dst = faer::MatMut::from_column_major_slice_mut(&mut out16, n, k);
                 faer::linalg::matmul::matmul(
                     dst,
                     faer::Accum::Replace,

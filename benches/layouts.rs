@@ -57,7 +57,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(20);
     let raw = dense.raw::<f32>();
     g.bench_function("plain_sum", |b| {
-        b.iter(|| std::hint::black_box(plain_sum(raw, true)))
+        b.iter(|| std::hint::black_box(plain_sum(raw, nashmp::kernels::isa::Isa::best())))
     });
     g.bench_function("dense_f32", |b| b.iter(|| dense.apply(&x, &mut out)));
     g.bench_function("packed_f32", |b| b.iter(|| packed.apply(&x, &mut out)));

@@ -39,6 +39,21 @@ pub struct CurrentPayoff {
     charged: f64,
     /// Whether the last `get` was made by the algorithm.
     in_step: bool,
+    /// `scratch` holds `exp` of the vector with this key (set by `preset_pi`).
+    pi_of: Option<[u64; 4]>,
+}
+
+/// Identifies the vector an algorithm preset `π` for: its address, its first, middle and last
+/// entries (a vector moved or rewritten since does not match).
+fn pi_key(theta: &[f64]) -> [u64; 4] {
+    let n = theta.len();
+    let at = |i: usize| theta.get(i).map_or(0, |v| v.to_bits());
+    [
+        theta.as_ptr() as usize as u64,
+        at(0),
+        at(n / 2),
+        at(n.wrapping_sub(1)),
+    ]
 }
 
 impl CurrentPayoff {
@@ -50,6 +65,7 @@ impl CurrentPayoff {
             outside_secs: 0.0,
             charged: 0.0,
             in_step: false,
+            pi_of: None,
         }
     }
 
@@ -59,11 +75,28 @@ impl CurrentPayoff {
         self.outside_secs = 0.0;
     }
 
+    /// A buffer for `π = exp(θ)` of the next iterate (an algorithm's fused last pass writes
+    /// it); [`preset_pi`](Self::preset_pi) then says which iterate it belongs to.
+    pub fn pi_buffer(&mut self) -> &mut [f64] {
+        self.pi_of = None;
+        &mut self.scratch
+    }
+
+    /// The [`pi_buffer`](Self::pi_buffer) holds `exp(theta)`: the next [`get`](Self::get) for
+    /// `theta` skips its `exp` pass (a `get` for any other vector drops the preset).
+    pub fn preset_pi(&mut self, theta: &[f64]) {
+        self.pi_of = Some(pi_key(theta));
+    }
+
     /// `g(π)` for `π = exp(theta)`, theta being the current iterate.
     pub fn get(&mut self, op: &dyn PreferenceOperator, theta: &[f64]) -> &[f64] {
         if !self.valid {
             let t = Instant::now();
-            payoff(op, theta, &mut self.scratch, &mut self.g);
+            if self.pi_of.take() == Some(pi_key(theta)) {
+                op.apply(&self.scratch, &mut self.g);
+            } else {
+                payoff(op, theta, &mut self.scratch, &mut self.g);
+            }
             self.valid = true;
             self.outside_secs = if self.in_step {
                 0.0
@@ -175,11 +208,25 @@ pub fn build(kind: AlgoKind, theta0: &[f64], alpha: f64, schedule: Schedule) -> 
 
 /// `out = prox(c, g) = norm((c + αβ θ_μ + α g) / (1 + αβ))` (docs/math.md §2).
 pub fn prox(ctx: &Context, alpha: f64, c: &[f64], g: &[f64], out: &mut [f64]) {
+    prox_exp(ctx, alpha, c, g, out, None)
+}
+
+/// [`prox`], also writing `pi = exp(out)` when given, in fused passes (the prox and the maximum
+/// in one, the sum of exponentials, the normalisation and `exp` in one): three passes over the
+/// vectors instead of five, with the bits of `prox` then `exp`.
+pub fn prox_exp(
+    ctx: &Context,
+    alpha: f64,
+    c: &[f64],
+    g: &[f64],
+    out: &mut [f64],
+    pi: Option<&mut [f64]>,
+) {
     let ab = alpha * ctx.beta;
     let s = 1.0 / (1.0 + ab);
     let tr = ctx.theta_ref;
-    vector::fill(out, |i| (c[i] + ab * tr[i] + alpha * g[i]) * s);
-    vector::normalise(out);
+    let m = vector::fill_max(out, |i| (c[i] + ab * tr[i] + alpha * g[i]) * s);
+    vector::normalise_with_max(out, m, pi);
 }
 
 #[cfg(test)]

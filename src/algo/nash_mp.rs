@@ -1,7 +1,6 @@
 //! Nash Mirror Prox: `θ½ = prox(θ_k, g(π_k))`, `θ_{k+1} = prox(θ_k, g(π½))`.
 
-use super::{prox, AlgoKind, Algorithm, Context, CurrentPayoff};
-use crate::game::payoff;
+use super::{prox_exp, AlgoKind, Algorithm, Context, CurrentPayoff};
 
 pub struct NashMp {
     alpha: f64,
@@ -37,14 +36,33 @@ impl Algorithm for NashMp {
     fn restore(&mut self, s: super::AlgoState) -> crate::error::Result<()> {
         s.restore_theta(&mut self.theta)
     }
+    /// Fused passes (bits unchanged): each prox also writes `exp` of its result, so
+    /// `π½ = exp(θ½)` and `π_{k+1} = exp(θ_{k+1})` (handed to `cur` for the next `g(π_{k+1})`)
+    /// cost no pass of their own.
     fn step(&mut self, ctx: &Context, cur: &mut CurrentPayoff) {
         let g = cur.get(ctx.op, &self.theta);
-        prox(ctx, self.alpha, &self.theta, g, &mut self.half);
-        payoff(ctx.op, &self.half, &mut self.scratch, &mut self.g_half);
+        prox_exp(
+            ctx,
+            self.alpha,
+            &self.theta,
+            g,
+            &mut self.half,
+            Some(&mut self.scratch),
+        );
+        ctx.op.apply(&self.scratch, &mut self.g_half);
         // prox is element-wise before its normalisation, so it may write over its centre.
         let center = std::mem::take(&mut self.theta);
         let mut next = std::mem::take(&mut self.scratch);
-        prox(ctx, self.alpha, &center, &self.g_half, &mut next);
+        let (alpha, g_half) = (self.alpha, &self.g_half);
+        prox_exp(
+            ctx,
+            alpha,
+            &center,
+            g_half,
+            &mut next,
+            Some(cur.pi_buffer()),
+        );
+        cur.preset_pi(&next);
         self.theta = next;
         self.scratch = center;
     }

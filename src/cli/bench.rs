@@ -62,7 +62,7 @@ pub fn run(mut a: BenchArgs) -> anyhow::Result<()> {
         (words.len() * 4) as u64,
         words.len() as f64,
         Box::new(move || {
-            std::hint::black_box(plain_sum(words, true));
+            std::hint::black_box(plain_sum(words, crate::kernels::isa::Isa::best()));
         }),
     ));
     for (g, path) in games.iter().zip(&a.games) {

@@ -7,7 +7,8 @@ use super::PreferenceOperator;
 use crate::error::{Error, Result};
 use crate::io::container::Elem;
 use crate::io::{array, mmap::Mapped, npy::DType};
-use crate::kernels::batch::{matvec_batch, MAX_BATCH};
+use crate::kernels::batch::matvec_batch;
+use crate::kernels::isa::Isa;
 use crate::kernels::matvec::{self, Element};
 use std::path::{Path, PathBuf};
 
@@ -32,7 +33,7 @@ pub struct DenseGame {
     elem: Elem,
     storage: Storage,
     path: PathBuf,
-    simd: bool,
+    isa: Isa,
 }
 
 impl DenseGame {
@@ -66,7 +67,7 @@ impl DenseGame {
             elem,
             storage: Storage::Mapped { map, offset },
             path: path.into(),
-            simd: true,
+            isa: Isa::best(),
         }
     }
 
@@ -81,7 +82,7 @@ impl DenseGame {
             elem: Elem::F64,
             storage: Storage::Owned(data),
             path: name.into(),
-            simd: true,
+            isa: Isa::best(),
         }
     }
 
@@ -125,13 +126,19 @@ impl DenseGame {
             elem,
             storage: Storage::Borrowed(owner),
             path: name.into(),
-            simd: true,
+            isa: Isa::best(),
         })
     }
 
-    /// Uses the portable scalar kernel instead of SIMD (for tests and benchmarks).
-    pub fn with_simd(mut self, simd: bool) -> Self {
-        self.simd = simd;
+    /// Uses the portable scalar kernel instead of SIMD (for tests and benchmarks); the results
+    /// are the same bits.
+    pub fn with_simd(self, simd: bool) -> Self {
+        self.with_isa(if simd { Isa::best() } else { Isa::Scalar })
+    }
+
+    /// Runs the kernels of `isa` (the same bits on every instruction set).
+    pub fn with_isa(mut self, isa: Isa) -> Self {
+        self.isa = isa;
         self
     }
 
@@ -177,34 +184,19 @@ impl PreferenceOperator for DenseGame {
 
     fn apply(&self, x: &[f64], out: &mut [f64]) {
         match self.elem {
-            Elem::F32 => matvec::matvec(self.slice::<f32>(), x, out, self.simd),
-            Elem::F64 => matvec::matvec(self.slice::<f64>(), x, out, self.simd),
-            Elem::U16 => matvec::matvec(self.slice::<u16>(), x, out, self.simd),
+            Elem::F32 => matvec::matvec(self.slice::<f32>(), x, out, self.isa),
+            Elem::F64 => matvec::matvec(self.slice::<f64>(), x, out, self.isa),
+            Elem::U16 => matvec::matvec(self.slice::<u16>(), x, out, self.isa),
         }
     }
 
-    /// One pass over the matrix for all vectors (`f32`, `u16`); `f64` games apply one by one.
+    /// One pass over the matrix for up to 16 vectors; every vector's product is the bits of
+    /// its single apply ([`matvec_batch`]).
     fn apply_batch(&self, xs: &[&[f64]], outs: &mut [&mut [f64]]) {
-        for (xc, oc) in xs.chunks(MAX_BATCH).zip(outs.chunks_mut(MAX_BATCH)) {
-            match self.elem {
-                Elem::F32 => matvec_batch(self.slice::<f32>(), xc, oc, self.simd),
-                Elem::U16 => matvec_batch(self.slice::<u16>(), xc, oc, self.simd),
-                Elem::F64 => {
-                    for (x, o) in xc.iter().zip(oc.iter_mut()) {
-                        self.apply(x, o);
-                    }
-                }
-            }
-        }
-    }
-
-    /// [`matvec_batch`] interleaves 8 lanes for up to 8 vectors, 16 beyond (summing in a
-    /// different order); `f64` games apply one by one.
-    fn batch_lanes(&self, k: usize) -> usize {
         match self.elem {
-            Elem::F64 => 1,
-            Elem::F32 | Elem::U16 if k <= 8 => 8,
-            Elem::F32 | Elem::U16 => MAX_BATCH,
+            Elem::F32 => matvec_batch(self.slice::<f32>(), xs, outs, self.isa),
+            Elem::U16 => matvec_batch(self.slice::<u16>(), xs, outs, self.isa),
+            Elem::F64 => matvec_batch(self.slice::<f64>(), xs, outs, self.isa),
         }
     }
 

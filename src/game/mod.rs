@@ -27,16 +27,17 @@ pub trait PreferenceOperator: Send + Sync {
     /// If `x` or `out` does not have length `n()`.
     fn apply(&self, x: &[f64], out: &mut [f64]);
     /// `outs[k] = P xs[k]` for several vectors; storages that can do it in one pass override it.
+    /// Contract: each `outs[k]` is the bits of `apply(xs[k])`, whatever the batch (its size,
+    /// the other vectors, the position): callers such as the sweep's lock step rely on it and
+    /// never pad.
     fn apply_batch(&self, xs: &[&[f64]], outs: &mut [&mut [f64]]) {
         for (x, out) in xs.iter().zip(outs.iter_mut()) {
             self.apply(x, out);
         }
     }
-    /// How many lanes a batch of `k` vectors (`1 ≤ k ≤ 16`) occupies in the kernel of
-    /// [`apply_batch`](Self::apply_batch). A vector's product in a batch may depend on the batch
-    /// only through this number, never on the other vectors or on its position: a caller that
-    /// needs a vector's product not to depend on the batch it shares (the sweep's lock step)
-    /// keeps the number fixed, padding with zero vectors. Default: 1 (each vector alone).
+    /// Lanes a batch of `k` vectors occupies. Since every `apply_batch` gives the single
+    /// apply's bits (the contract above), this no longer matters to any caller; kept (always
+    /// 1) until the operator is reshaped.
     fn batch_lanes(&self, k: usize) -> usize {
         let _ = k;
         1

@@ -15,12 +15,12 @@ use super::PreferenceOperator;
 use crate::error::{Error, Result};
 use crate::io::container::{Elem, TILE, U16_ONE};
 use crate::io::mmap::Mapped;
-use crate::kernels::matvec::simd_available;
+use crate::kernels::batch::MAX_BATCH;
+use crate::kernels::isa::Isa;
 use crate::kernels::tile::{tile_index, TileElem, TILE_ELEMS};
 use rayon::prelude::*;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 /// Most groups of tile rows (each with an `n`-long accumulator).
 const MAX_GROUPS: usize = 16;
@@ -67,10 +67,8 @@ pub struct PackedGame {
     map: Mapped,
     offset: usize,
     path: PathBuf,
-    simd: bool,
+    isa: Isa,
     groups: Vec<Range<usize>>,
-    /// Per group: its column accumulator (reused across applies).
-    scratch: Mutex<Vec<Vec<f64>>>,
 }
 
 impl PackedGame {
@@ -79,10 +77,6 @@ impl PackedGame {
         map.advise_sequential();
         let nt = n.div_ceil(TILE);
         let groups = groups(nt);
-        let scratch = groups
-            .iter()
-            .map(|g| vec![0.0; (nt - g.start) * TILE])
-            .collect();
         PackedGame {
             n,
             nt,
@@ -90,15 +84,19 @@ impl PackedGame {
             map,
             offset,
             path: path.into(),
-            simd: true,
+            isa: Isa::best(),
             groups,
-            scratch: Mutex::new(scratch),
         }
     }
 
-    /// Uses the portable scalar kernel instead of SIMD.
-    pub fn with_simd(mut self, simd: bool) -> Self {
-        self.simd = simd;
+    /// Uses the portable scalar kernel instead of SIMD (the same bits).
+    pub fn with_simd(self, simd: bool) -> Self {
+        self.with_isa(if simd { Isa::best() } else { Isa::Scalar })
+    }
+
+    /// Runs the kernels of `isa` (the same bits on every instruction set).
+    pub fn with_isa(mut self, isa: Isa) -> Self {
+        self.isa = isa;
         self
     }
 
@@ -127,64 +125,96 @@ impl PackedGame {
         }
     }
 
-    fn apply_typed<T: TileElem>(&self, x: &[f64], out: &mut [f64]) {
-        let (n, nt) = (self.n, self.nt);
+    /// `outs[v] = P xs[v]` in one pass over the tiles: each tile is read from memory once and
+    /// serves every vector (its row blocks stay in L1 across them). Each vector's sums are the
+    /// same operations in the same order whatever `k`, so its product is the bits of its single
+    /// apply.
+    fn apply_typed<T: TileElem>(&self, xs: &[&[f64]], outs: &mut [&mut [f64]]) {
+        let (n, nt, k) = (self.n, self.nt, xs.len());
         let npad = nt * TILE;
-        let simd = self.simd && simd_available();
+        let isa = self.isa;
         let scale = self.scale();
-        let mut xs = vec![0.0f32; npad];
-        xs[..n].iter_mut().zip(x).for_each(|(a, &b)| *a = b as f32);
-        // Σ x over each tile row, in f64 (the `1 − P` of the mirrored tiles).
-        let block_sum: Vec<f64> = (0..nt)
-            .map(|t| x[t * TILE..((t + 1) * TILE).min(n)].iter().sum())
+        let xf: Vec<Vec<f32>> = xs
+            .iter()
+            .map(|x| {
+                let mut v = vec![0.0f32; npad];
+                v[..n]
+                    .iter_mut()
+                    .zip(x.iter())
+                    .for_each(|(a, &b)| *a = b as f32);
+                v
+            })
             .collect();
-        let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-        let ys: Vec<Vec<f64>> = self
+        // Σ x over each tile row, in f64 (the `1 − P` of the mirrored tiles): [v][tile row].
+        let block_sum: Vec<Vec<f64>> = xs
+            .iter()
+            .map(|x| {
+                (0..nt)
+                    .map(|t| x[t * TILE..((t + 1) * TILE).min(n)].iter().sum())
+                    .collect()
+            })
+            .collect();
+        // Per group: (row results, column accumulators), vector v at v × their length.
+        let parts: Vec<(Vec<f64>, Vec<f64>)> = self
             .groups
             .par_iter()
-            .zip(scratch.par_iter_mut())
-            .map(|(g, col)| {
-                col.iter_mut().for_each(|v| *v = 0.0);
-                let mut y = vec![0.0f64; g.len() * TILE];
-                let (mut yt, mut zt) = ([0.0f32; TILE], [0.0f32; TILE]);
+            .map(|g| {
+                let (ylen, clen) = (g.len() * TILE, (nt - g.start) * TILE);
+                let mut y = vec![0.0f64; k * ylen];
+                let mut col = vec![0.0f64; k * clen];
+                let (mut yt, mut zt) = (vec![0.0f32; k * TILE], vec![0.0f32; k * TILE]);
+                let (mut xi, mut xj): (Vec<&[f32]>, Vec<&[f32]>) = (Vec::new(), Vec::new());
                 for ti in g.clone() {
-                    let xi = &xs[ti * TILE..(ti + 1) * TILE];
-                    let yrow = &mut y[(ti - g.start) * TILE..(ti - g.start + 1) * TILE];
+                    xi.clear();
+                    xi.extend(xf.iter().map(|x| &x[ti * TILE..(ti + 1) * TILE]));
+                    let y0 = (ti - g.start) * TILE;
                     for tj in ti..nt {
-                        let xj = &xs[tj * TILE..(tj + 1) * TILE];
+                        xj.clear();
+                        xj.extend(xf.iter().map(|x| &x[tj * TILE..(tj + 1) * TILE]));
                         yt.fill(0.0);
                         let t = self.tile::<T>(ti, tj);
                         if tj == ti {
-                            T::tile(t, xi, xj, &mut yt, None, simd);
+                            T::tile_batch(t, &xi, &xj, &mut yt, None, isa);
                         } else {
                             zt.fill(0.0);
-                            T::tile(t, xi, xj, &mut yt, Some(&mut zt), simd);
+                            T::tile_batch(t, &xi, &xj, &mut yt, Some(&mut zt), isa);
                             let c0 = (tj - g.start) * TILE;
-                            for (c, z) in zt.iter().enumerate() {
-                                col[c0 + c] += block_sum[ti] - *z as f64 * scale;
+                            for v in 0..k {
+                                let cv = &mut col[v * clen + c0..v * clen + c0 + TILE];
+                                let bs = block_sum[v][ti];
+                                for (c, z) in cv.iter_mut().zip(&zt[v * TILE..(v + 1) * TILE]) {
+                                    *c += bs - *z as f64 * scale;
+                                }
                             }
                         }
-                        for (a, b) in yrow.iter_mut().zip(&yt) {
-                            *a += *b as f64 * scale;
+                        for v in 0..k {
+                            let yrow = &mut y[v * ylen + y0..v * ylen + y0 + TILE];
+                            for (a, b) in yrow.iter_mut().zip(&yt[v * TILE..(v + 1) * TILE]) {
+                                *a += *b as f64 * scale;
+                            }
                         }
                     }
                 }
-                y
+                (y, col)
             })
             .collect();
-        let (groups, scratch) = (&self.groups, &*scratch);
-        out.par_chunks_mut(TILE).enumerate().for_each(|(t, o)| {
-            let gi = groups.partition_point(|g| g.end <= t);
-            let g = &groups[gi];
-            let yrow = &ys[gi][(t - g.start) * TILE..];
-            for (k, v) in o.iter_mut().enumerate() {
-                let mut s = yrow[k];
-                for (h, col) in groups.iter().zip(scratch.iter()).take(gi + 1) {
-                    s += col[(t - h.start) * TILE + k];
+        let groups = &self.groups;
+        for (v, out) in outs.iter_mut().enumerate() {
+            out.par_chunks_mut(TILE).enumerate().for_each(|(t, o)| {
+                let gi = groups.partition_point(|g| g.end <= t);
+                let g = &groups[gi];
+                let ylen = g.len() * TILE;
+                let yrow = &parts[gi].0[v * ylen + (t - g.start) * TILE..];
+                for (kk, val) in o.iter_mut().enumerate() {
+                    let mut s = yrow[kk];
+                    for (h, (_, col)) in groups.iter().zip(parts.iter()).take(gi + 1) {
+                        let clen = (nt - h.start) * TILE;
+                        s += col[v * clen + (t - h.start) * TILE + kk];
+                    }
+                    *val = s;
                 }
-                *v = s;
-            }
-        });
+            });
+        }
     }
 
     fn validate_typed<T: TileElem>(&self, tol: f64) -> Result<()> {
@@ -261,12 +291,21 @@ impl PreferenceOperator for PackedGame {
     }
 
     fn apply(&self, x: &[f64], out: &mut [f64]) {
-        assert_eq!(x.len(), self.n);
-        assert_eq!(out.len(), self.n);
-        match self.elem {
-            Elem::F32 => self.apply_typed::<f32>(x, out),
-            Elem::F64 => self.apply_typed::<f64>(x, out),
-            Elem::U16 => self.apply_typed::<u16>(x, out),
+        self.apply_batch(&[x], &mut [out]);
+    }
+
+    /// One pass over the tiles for up to [`MAX_BATCH`] vectors (more: several passes); every
+    /// vector's product is the bits of its single apply.
+    fn apply_batch(&self, xs: &[&[f64]], outs: &mut [&mut [f64]]) {
+        assert_eq!(xs.len(), outs.len());
+        assert!(xs.iter().all(|x| x.len() == self.n));
+        assert!(outs.iter().all(|o| o.len() == self.n));
+        for (xc, oc) in xs.chunks(MAX_BATCH).zip(outs.chunks_mut(MAX_BATCH)) {
+            match self.elem {
+                Elem::F32 => self.apply_typed::<f32>(xc, oc),
+                Elem::F64 => self.apply_typed::<f64>(xc, oc),
+                Elem::U16 => self.apply_typed::<u16>(xc, oc),
+            }
         }
     }
 

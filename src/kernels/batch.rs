@@ -1,313 +1,231 @@
-//! Batched dense products: `out_v = P x_v` for up to [`MAX_BATCH`] vectors in one pass over `P`.
+//! Batched dense products: `out_v = P x_v` for several vectors in one pass over `P`.
 //!
-//! The vectors are interleaved (`X[j][v]`, padded to a multiple of 8 lanes), so each matrix value
-//! is broadcast once against all of them: the matrix is read once instead of `k` times. Products
-//! are summed in `f32` over blocks of [`BLOCK`](super::matvec::BLOCK) columns, the block sums in
-//! `f64` (the accuracy of the single apply); the summation order differs from the single apply's,
-//! so results agree with it to rounding, not to the bit. Rows are grouped as in the single apply:
-//! results do not depend on the thread count.
+//! Each matrix value is loaded (and, for `u16`, converted) once and multiplied into every
+//! vector's accumulators, so the matrix is read from memory once instead of `k` times. Every
+//! vector keeps the lanes and the summation order of the single apply
+//! ([`super::matvec`]), so its product is the single apply's, **bit for bit**, whatever the
+//! batch, its size, the vector's position in it, the thread count or the instruction set: a
+//! caller never has to pad a batch to keep results stable.
+//!
+//! Loop order (f32, u16): tasks of [`TASK_ROWS`] rows; in a task, column blocks of
+//! [`BLOCK`] outside and rows inside, so the block of every vector (`k × 2 KiB`) stays in L1
+//! while the task's rows pass over it; a kernel call takes one row's block against up to 4
+//! (AVX2) or 8 (AVX-512) vectors, whose running sums ([`BlockAcc`]) carry across blocks.
+//! `f64` games take whole rows against up to four vectors at a time.
 
-use super::matvec::{simd_available, BLOCK, PAR_MIN_ELEMS};
+use super::matvec::{self, row_scalar_f64, BlockAcc, Element, Isa, BLOCK, PAR_MIN_ELEMS};
 use rayon::prelude::*;
 
-/// Most vectors per batch.
+/// Most vectors per pass (more are split into passes of this many; the bits are the same).
 pub const MAX_BATCH: usize = 16;
-/// Rows per kernel call (each vector load serves all of them).
-const ROWS: usize = 4;
+/// Rows per parallel task.
 const TASK_ROWS: usize = 64;
 
-/// A matrix element type the batched kernel reads (probability = value × `SCALE`).
-pub trait BatchElem: bytemuck::Pod + Send + Sync {
-    const SCALE: f64;
-    fn to_f32(self) -> f32;
-    /// One column block: rows `rows` against interleaved `x` (`len × L` lanes, `L = 8 or 16`),
-    /// written to `out[r * L + v]` (one `f32` sum per block, in `f64`).
-    fn rows_batch<const L: usize>(rows: [&[Self]; ROWS], x: &[f32], out: &mut [f64], simd: bool);
+/// A matrix element type the batched kernel reads.
+pub trait BatchElem: Element {
+    /// One task: rows `r0 .. r0 + rows` against every vector, `res[r * k + v]` in storage units.
+    fn task(p: &[Self], n: usize, r0: usize, xs: &[&[Self::X]], res: &mut [f64], isa: Isa);
 }
 
-/// `outs[v] = P xs[v]` for a row-major `n × n` `p`.
+/// `outs[v] = P xs[v]` for a row-major `n × n` `p`; each `outs[v]` is the bits of
+/// [`matvec::matvec`] on `xs[v]`.
 ///
 /// # Panics
-/// If lengths disagree or more than [`MAX_BATCH`] vectors are given.
-pub fn matvec_batch<T: BatchElem>(p: &[T], xs: &[&[f64]], outs: &mut [&mut [f64]], simd: bool) {
+/// If lengths disagree.
+pub fn matvec_batch<T: BatchElem>(p: &[T], xs: &[&[f64]], outs: &mut [&mut [f64]], isa: Isa) {
+    assert_eq!(outs.len(), xs.len());
+    if xs.len() == 1 {
+        // The single kernel (four rows per vector load) is the faster way to the same bits.
+        return matvec::matvec(p, xs[0], outs[0], isa);
+    }
+    for (xc, oc) in xs.chunks(MAX_BATCH).zip(outs.chunks_mut(MAX_BATCH)) {
+        run(p, xc, oc, isa);
+    }
+}
+
+fn run<T: BatchElem>(p: &[T], xs: &[&[f64]], outs: &mut [&mut [f64]], isa: Isa) {
     let k = xs.len();
-    assert!(k <= MAX_BATCH && outs.len() == k);
     if k == 0 {
         return;
     }
     let n = xs[0].len();
     assert_eq!(p.len(), n * n);
-    let simd = simd && simd_available();
-    if k <= 8 {
-        run::<T, 8>(p, xs, outs, n, simd)
-    } else {
-        run::<T, 16>(p, xs, outs, n, simd)
+    assert!(xs.iter().all(|x| x.len() == n) && outs.iter().all(|o| o.len() == n));
+    // The converted vectors in one buffer, `stride` apart, where `stride` bytes are 64 more
+    // than a multiple of 4 KiB: vector v's column j then falls in a different L1 set from the
+    // other vectors' (separate allocations of n·4 bytes, 4 KiB-aligned for large n, put all k
+    // of them in one set: 16 vectors thrash a 12-way L1).
+    let size = std::mem::size_of::<T::X>();
+    let stride = ((n * size).div_ceil(4096) * 4096 + 64) / size;
+    let mut xc: Vec<T::X> = vec![T::X::default(); stride * k];
+    for (x, c) in xs.iter().zip(xc.chunks_mut(stride)) {
+        c[..n]
+            .iter_mut()
+            .zip(x.iter())
+            .for_each(|(a, &b)| *a = T::convert_x(b));
     }
-}
-
-fn run<T: BatchElem, const L: usize>(
-    p: &[T],
-    xs: &[&[f64]],
-    outs: &mut [&mut [f64]],
-    n: usize,
-    simd: bool,
-) {
-    let k = xs.len();
-    let mut xi = vec![0.0f32; n * L];
-    xi.par_chunks_mut(L).enumerate().for_each(|(j, lane)| {
-        for v in 0..k {
-            lane[v] = xs[v][j] as f32;
-        }
-    });
-    // Row-major results, L lanes per row, then scattered to the outputs.
-    let mut res = vec![0.0f64; n * L];
-    let task = |(t, chunk): (usize, &mut [f64])| {
-        let r0 = t * TASK_ROWS;
-        let rows = chunk.len() / L;
-        // Column blocks outside, row groups inside: the block of X (BLOCK × L f32) stays in
-        // L1 while every row of the task passes over it.
-        let mut start = 0;
-        while start < n {
-            let end = (start + BLOCK).min(n);
-            let xb = &xi[start * L..end * L];
-            let mut r = 0;
-            while r < rows {
-                // A short last group repeats its last row (the extra results are dropped).
-                let take = ROWS.min(rows - r);
-                let group: [&[T]; ROWS] = std::array::from_fn(|q| {
-                    let i = r0 + r + q.min(take - 1);
-                    &p[i * n + start..i * n + end]
-                });
-                let mut tmp = [0.0f64; ROWS * MAX_BATCH];
-                T::rows_batch::<L>(group, xb, &mut tmp[..ROWS * L], simd);
-                for (c, t) in chunk[r * L..(r + take) * L].iter_mut().zip(&tmp) {
-                    *c += t;
-                }
-                r += take;
-            }
-            start = end;
+    let xr: Vec<&[T::X]> = xc.chunks(stride).map(|v| &v[..n]).collect();
+    // Row-major results, k per row, then scattered to the outputs.
+    let mut res = vec![0.0f64; n * k];
+    let task = |(t, chunk): (usize, &mut [f64])| T::task(p, n, t * TASK_ROWS, &xr, chunk, isa);
+    if p.len() < PAR_MIN_ELEMS {
+        res.chunks_mut(TASK_ROWS * k).enumerate().for_each(task);
+    } else {
+        res.par_chunks_mut(TASK_ROWS * k).enumerate().for_each(task);
+    }
+    let res = &res;
+    let scatter = |(v, out): (usize, &mut &mut [f64])| {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = res[i * k + v] * T::SCALE;
         }
     };
     if p.len() < PAR_MIN_ELEMS {
-        res.chunks_mut(TASK_ROWS * L).enumerate().for_each(task);
+        outs.iter_mut().enumerate().for_each(scatter);
     } else {
-        res.par_chunks_mut(TASK_ROWS * L).enumerate().for_each(task);
-    }
-    for (v, out) in outs.iter_mut().enumerate() {
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = res[i * L + v] * T::SCALE;
-        }
+        outs.par_iter_mut().enumerate().for_each(scatter);
     }
 }
 
-/// The portable twin: `f32` products summed in `f64`, written to `out[r * L + v]`.
-fn rows_batch_scalar<T: BatchElem, const L: usize>(rows: [&[T]; ROWS], x: &[f32], out: &mut [f64]) {
-    let n = rows[0].len();
-    for (r, row) in rows.iter().enumerate() {
-        for v in 0..L {
-            out[r * L + v] = (0..n)
-                .map(|j| row[j].to_f32() as f64 * x[j * L + v] as f64)
-                .sum();
-        }
+/// The f32/u16 task: column blocks outside, rows inside; `block(start, x blocks, sums)` runs
+/// the task's rows over one column block.
+#[inline(always)]
+fn blocked_task(
+    n: usize,
+    xs: &[&[f32]],
+    res: &mut [f64],
+    block: impl Fn(usize, &[&[f32]], &mut [BlockAcc]),
+) {
+    let k = xs.len();
+    let mut acc = vec![BlockAcc::default(); res.len()];
+    let mut xb: Vec<&[f32]> = Vec::with_capacity(k);
+    let mut start = 0;
+    while start < n {
+        let end = (start + BLOCK).min(n);
+        xb.clear();
+        xb.extend(xs.iter().map(|x| &x[start..end]));
+        block(start, &xb, &mut acc);
+        start = end;
+    }
+    for (o, a) in res.iter_mut().zip(&acc) {
+        *o = a.finish();
     }
 }
 
-impl BatchElem for f32 {
-    const SCALE: f64 = 1.0;
-    fn to_f32(self) -> f32 {
-        self
-    }
-    fn rows_batch<const L: usize>(rows: [&[f32]; ROWS], x: &[f32], out: &mut [f64], simd: bool) {
-        #[cfg(target_arch = "x86_64")]
-        if simd {
-            // SAFETY: `simd` is true only when AVX2 and FMA were detected at run time.
-            return unsafe { avx2::f32_batch::<L>(rows, x, out) };
-        }
-        let _ = simd;
-        rows_batch_scalar::<f32, L>(rows, x, out)
-    }
-}
-
-impl BatchElem for u16 {
-    const SCALE: f64 = 1.0 / crate::storage::U16_ONE;
-    fn to_f32(self) -> f32 {
-        self as f32
-    }
-    fn rows_batch<const L: usize>(rows: [&[u16]; ROWS], x: &[f32], out: &mut [f64], simd: bool) {
-        #[cfg(target_arch = "x86_64")]
-        if simd {
-            // SAFETY: `simd` is true only when AVX2 and FMA were detected at run time.
-            return unsafe { avx2::u16_batch::<L>(rows, x, out) };
-        }
-        let _ = simd;
-        rows_batch_scalar::<u16, L>(rows, x, out)
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    //! Requires AVX2 and FMA (checked by the caller). Loads stay inside the slices, whose lengths
-    //! are asserted on entry.
-    use super::ROWS;
-    use std::arch::x86_64::*;
-
-    macro_rules! batch_kernel {
-        ($name:ident, $t:ty, $bcast:expr, $quad:expr) => {
-            /// `ROWS` rows against `L / 8` interleaved vector registers per column.
-            #[target_feature(enable = "avx2,fma")]
-            pub fn $name<const L: usize>(rows: [&[$t]; ROWS], x: &[f32], out: &mut [f64]) {
-                let n = rows[0].len();
-                assert!(rows.iter().all(|r| r.len() == n) && x.len() == n * L);
-                assert!(out.len() >= ROWS * L);
-                const W: usize = 8;
-                let lanes = L / W;
-                let (bcast, quad) = ($bcast, $quad);
-                let xp = x.as_ptr();
-                let rp: [*const $t; ROWS] = std::array::from_fn(|r| rows[r].as_ptr());
-                {
-                    let mut acc = [[_mm256_setzero_ps(); 2]; ROWS];
-                    let mut j = 0;
-                    if lanes == 1 {
-                        // Eight vectors: four consecutive matrix values are loaded once into both
-                        // 128-bit halves and spread by in-lane permutes (cheaper than four
-                        // broadcasts from memory); two accumulator sets give eight FMA chains.
-                        let mut odd = [_mm256_setzero_ps(); ROWS];
-                        while j + 4 <= n {
-                            // SAFETY: j + 3 < n = every row's length; (j + 3) * 8 + 8 <= n * L.
-                            unsafe {
-                                let q: [__m256; ROWS] = std::array::from_fn(|r| quad(rp[r].add(j)));
-                                let x0 = _mm256_loadu_ps(xp.add(j * L));
-                                let x1 = _mm256_loadu_ps(xp.add((j + 1) * L));
-                                let x2 = _mm256_loadu_ps(xp.add((j + 2) * L));
-                                let x3 = _mm256_loadu_ps(xp.add((j + 3) * L));
-                                for r in 0..ROWS {
-                                    let v = q[r];
-                                    acc[r][0] = _mm256_fmadd_ps(
-                                        _mm256_permute_ps::<0x00>(v),
-                                        x0,
-                                        acc[r][0],
-                                    );
-                                    odd[r] =
-                                        _mm256_fmadd_ps(_mm256_permute_ps::<0x55>(v), x1, odd[r]);
-                                    acc[r][0] = _mm256_fmadd_ps(
-                                        _mm256_permute_ps::<0xAA>(v),
-                                        x2,
-                                        acc[r][0],
-                                    );
-                                    odd[r] =
-                                        _mm256_fmadd_ps(_mm256_permute_ps::<0xFF>(v), x3, odd[r]);
-                                }
+macro_rules! blocked_impl {
+    ($t:ty, $kernel:ident, $conv:expr) => {
+        impl BatchElem for $t {
+            fn task(p: &[$t], n: usize, r0: usize, xs: &[&[f32]], res: &mut [f64], isa: Isa) {
+                blocked_task(n, xs, res, |start, xb, acc| match isa {
+                    // The AVX-512 batched kernel (the same bits) measured slower than the AVX2
+                    // one on this machine's Zen 5 (8 vectors: 9.0 vs 5.5 ms CPU, n = 4096, one
+                    // thread; examples/kernel_cpu), so both tokens run the AVX2 kernel.
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512(_) | Isa::Avx2(_) => {
+                        let t = isa.avx2().expect("a SIMD token");
+                        // SAFETY: the token `t` exists only where the CPU has the instructions.
+                        unsafe { matvec::avx2::$kernel(t, p, n, r0, start, xb, acc) }
+                    }
+                    _ => {
+                        let k = xb.len();
+                        let len = xb[0].len();
+                        for (r, a) in acc.chunks_mut(k).enumerate() {
+                            let i = r0 + r;
+                            let row = &p[i * n + start..i * n + start + len];
+                            for (x, acc) in xb.iter().zip(a.iter_mut()) {
+                                matvec::block_scalar_f32(row, x, &$conv, acc);
                             }
-                            j += 4;
-                        }
-                        for r in 0..ROWS {
-                            acc[r][0] = _mm256_add_ps(acc[r][0], odd[r]);
                         }
                     }
-                    while j < n {
-                        // SAFETY: j < n = every row's length; j * L + l * 8 + 8 <= n * L.
-                        unsafe {
-                            let p: [__m256; ROWS] = std::array::from_fn(|r| bcast(rp[r].add(j)));
-                            for l in 0..lanes {
-                                let xv = _mm256_loadu_ps(xp.add(j * L + l * W));
-                                for r in 0..ROWS {
-                                    acc[r][l] = _mm256_fmadd_ps(p[r], xv, acc[r][l]);
-                                }
-                            }
-                        }
-                        j += 1;
-                    }
-                    for r in 0..ROWS {
-                        for l in 0..lanes {
-                            let mut a = [0.0f32; W];
-                            // SAFETY: `a` holds 8 f32.
-                            unsafe { _mm256_storeu_ps(a.as_mut_ptr(), acc[r][l]) };
-                            for (v, val) in a.iter().enumerate() {
-                                out[r * L + l * W + v] = *val as f64;
-                            }
-                        }
+                })
+            }
+        }
+    };
+}
+blocked_impl!(f32, f32_block_all, |v: f32| v);
+blocked_impl!(u16, u16_block_all, |q: u16| q as f32);
+
+impl BatchElem for f64 {
+    fn task(p: &[f64], n: usize, r0: usize, xs: &[&[f64]], res: &mut [f64], isa: Isa) {
+        let k = xs.len();
+        for (r, o) in res.chunks_mut(k).enumerate() {
+            let i = r0 + r;
+            let row = &p[i * n..(i + 1) * n];
+            match isa.avx2() {
+                // The AVX-512 f64 row kernel gives the AVX2 bits; AVX2 serves both here.
+                #[cfg(target_arch = "x86_64")]
+                Some(t) => {
+                    // SAFETY: the token `t` exists only where the CPU has the instructions.
+                    unsafe { matvec::avx2::f64_row_all(t, row, xs, o) }
+                }
+                _ => {
+                    for (x, out) in xs.iter().zip(o.iter_mut()) {
+                        *out = row_scalar_f64(row, x);
                     }
                 }
             }
-        };
+        }
     }
-
-    batch_kernel!(
-        f32_batch,
-        f32,
-        |p: *const f32| {
-            // SAFETY: the caller passes a pointer to a readable f32.
-            unsafe { _mm256_broadcast_ss(&*p) }
-        },
-        |p: *const f32| {
-            // SAFETY: the caller passes a pointer to four readable f32 (any alignment).
-            unsafe {
-                let q = _mm_loadu_ps(p);
-                _mm256_set_m128(q, q)
-            }
-        }
-    );
-    batch_kernel!(
-        u16_batch,
-        u16,
-        |p: *const u16| {
-            // SAFETY: the caller passes a pointer to a readable u16.
-            unsafe { _mm256_set1_ps(*p as f32) }
-        },
-        |p: *const u16| {
-            // SAFETY: the caller passes a pointer to four readable u16 (8 bytes).
-            unsafe {
-                let q = _mm_cvtepi32_ps(_mm_cvtepu16_epi32(_mm_loadl_epi64(p as *const __m128i)));
-                _mm256_set_m128(q, q)
-            }
-        }
-    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
-    #[test]
-    fn batch_matches_single_products() {
-        let n = 1037;
-        let p: Vec<f32> = (0..n * n)
-            .map(|k| crate::gen::unit(1, k as u64, 0) as f32)
-            .collect();
-        let q: Vec<u16> = p.iter().map(|&v| (v * 65534.0) as u16).collect();
-        for k in [1usize, 3, 8, 11, 16] {
-            let xs: Vec<Vec<f64>> = (0..k)
-                .map(|v| {
-                    (0..n)
-                        .map(|j| crate::gen::unit(2, j as u64, v as u64))
-                        .collect()
-                })
-                .collect();
-            let xr: Vec<&[f64]> = xs.iter().map(|v| &v[..]).collect();
-            for simd in [false, true] {
-                let mut outs = vec![vec![0.0; n]; k];
-                let mut or: Vec<&mut [f64]> = outs.iter_mut().map(|v| &mut v[..]).collect();
-                matvec_batch(&p, &xr, &mut or, simd);
-                let mut qouts = vec![vec![0.0; n]; k];
-                let mut qr: Vec<&mut [f64]> = qouts.iter_mut().map(|v| &mut v[..]).collect();
-                matvec_batch(&q, &xr, &mut qr, simd);
-                for v in 0..k {
-                    let mut single = vec![0.0; n];
-                    super::super::matvec::matvec(&p, &xs[v], &mut single, simd);
-                    let mut qsingle = vec![0.0; n];
-                    super::super::matvec::matvec(&q, &xs[v], &mut qsingle, simd);
-                    for i in 0..n {
-                        assert!(
-                            (outs[v][i] - single[i]).abs() <= 1e-6 * single[i].abs().max(1.0),
-                            "k={k} simd={simd}"
-                        );
-                        assert!(
-                            (qouts[v][i] - qsingle[i]).abs() <= 1e-6 * qsingle[i].abs().max(1.0),
-                            "u16 k={k}"
-                        );
-                    }
-                }
+    fn vectors(n: usize, k: usize, seed: u64) -> Vec<Vec<f64>> {
+        (0..k)
+            .map(|v| {
+                (0..n)
+                    .map(|j| crate::gen::unit(seed, j as u64, v as u64))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Every vector of a batch gets the bits of its single apply, for every element type and
+    /// instruction set.
+    fn check<T: BatchElem>(p: &[T], n: usize, k: usize) -> Result<(), TestCaseError> {
+        let xs = vectors(n, k, 2);
+        let xr: Vec<&[f64]> = xs.iter().map(|v| &v[..]).collect();
+        let mut single = vec![vec![0.0; n]; k];
+        for (x, o) in xs.iter().zip(single.iter_mut()) {
+            matvec::matvec(p, x, o, Isa::Scalar);
+        }
+        for isa in Isa::available() {
+            let mut outs = vec![vec![0.0; n]; k];
+            let mut or: Vec<&mut [f64]> = outs.iter_mut().map(|v| &mut v[..]).collect();
+            matvec_batch(p, &xr, &mut or, isa);
+            for v in 0..k {
+                let a: Vec<u64> = outs[v].iter().map(|x| x.to_bits()).collect();
+                let b: Vec<u64> = single[v].iter().map(|x| x.to_bits()).collect();
+                prop_assert_eq!(a, b, "{} n={} k={} v={}", isa.name(), n, k, v);
             }
         }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn batch_is_single_bit_for_bit(n in 1usize..1100, k in 1usize..=20) {
+            let p: Vec<f64> = (0..n * n)
+                .map(|i| crate::gen::unit(1, i as u64, 0))
+                .collect();
+            let p32: Vec<f32> = p.iter().map(|&v| v as f32).collect();
+            let q: Vec<u16> = p.iter().map(|&v| (v * 65534.0) as u16).collect();
+            check(&p, n, k)?;
+            check(&p32, n, k)?;
+            check(&q, n, k)?;
+        }
+    }
+
+    /// The parallel path (more than `PAR_MIN_ELEMS` entries) gives the same bits.
+    #[test]
+    fn large_batch_is_single_bit_for_bit() {
+        let n = 700;
+        let p: Vec<f32> = (0..n * n)
+            .map(|i| crate::gen::unit(4, i as u64, 0) as f32)
+            .collect();
+        check(&p, n, 11).unwrap();
     }
 }

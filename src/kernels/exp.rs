@@ -96,6 +96,31 @@ fn exp_slice_generic(x: &[f64], out: &mut [f64]) {
     }
 }
 
+/// `x[i] = (x[i] − m) − s` and `out[i] = exp(x[i])` in one pass (the bits of the two passes).
+pub fn shift_exp(x: &mut [f64], m: f64, s: f64, out: &mut [f64]) {
+    assert_eq!(x.len(), out.len());
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is available (checked above).
+        return unsafe { shift_exp_avx2(x, m, s, out) };
+    }
+    shift_exp_generic(x, m, s, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn shift_exp_avx2(x: &mut [f64], m: f64, s: f64, out: &mut [f64]) {
+    shift_exp_generic(x, m, s, out)
+}
+
+#[inline(always)]
+fn shift_exp_generic(x: &mut [f64], m: f64, s: f64, out: &mut [f64]) {
+    for (o, v) in out.iter_mut().zip(x.iter_mut()) {
+        *v = (*v - m) - s;
+        *o = exp(*v);
+    }
+}
+
 /// `Σ_i exp(x[i] − shift)`, four interleaved partial sums (a fixed order).
 pub fn sum_exp_shifted(x: &[f64], shift: f64) -> f64 {
     #[cfg(target_arch = "x86_64")]

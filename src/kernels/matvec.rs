@@ -1,24 +1,63 @@
 //! Dense row-major matrix–vector products `out = P x`, parallel over fixed row groups.
 //!
-//! Each output entry is computed by exactly one code path whose summation order depends only on
-//! `n`, never on the thread count, so results are bit-identical for any `--threads`.
-//! The SIMD path (AVX2 + FMA, chosen at run time) and the portable scalar twin agree to rounding.
+//! Each output entry is computed by exactly one summation order that depends only on `n`, never
+//! on the thread count, the instruction set ([`Isa`]) or the batch it is computed in, so results
+//! are bit-identical for any `--threads`, on any CPU, alone or batched ([`super::batch`]).
+//!
+//! **The summation order** (f32 and u16 storage). Columns are cut into blocks of [`BLOCK`]; in a
+//! block, 16 `f32` lanes (lane `l` takes the columns `≡ l (mod 16)` from the block start) each
+//! accumulate `P_ij x_j` with a fused multiply-add, in column order; at the block end lane `l`
+//! and lane `l + 8` are added in `f32`, and the eight results widened to `f64` and added
+//! pairwise (`l`, `l + 4`) into four `f64` totals; the columns of a last partial group of 16 go
+//! to an `f64` tail, each product rounded to `f32`. The row's value is
+//! `((t0 + t1) + (t2 + t3)) + tail`. This is what the AVX2 kernel does with two 8-lane registers;
+//! the AVX-512 kernel holds the same 16 lanes in one register, the scalar twin in an array.
+//! For `f64` storage: 8 lanes over the whole row (no blocks), reduced as
+//! `((a0+a4) + (a1+a5)) + ((a2+a6) + (a3+a7))`, then the tail products added one by one.
 //!
 //! Accuracy: for an `f32` matrix, `x` is rounded to `f32` (as numpy does when it multiplies an
 //! `f32` matrix), products are summed in `f32` over blocks of [`BLOCK`] columns and the block sums
 //! in `f64`: the error of `(P x)_i` is at most about `1e-7 · Σ_j P_ij |x_j|`.
 //! For an `f64` matrix everything is `f64`.
 
+pub use super::isa::Isa;
 use rayon::prelude::*;
 
 /// Columns summed in the storage precision before the partial sum moves to `f64`.
 pub const BLOCK: usize = 512;
+/// Rows ahead whose block the batched kernels prefetch (each row block is a short 2 KiB stream
+/// the hardware prefetcher barely starts on).
+const PREFETCH: usize = 2;
 /// Rows processed together (each `x` load serves all of them).
 const ROWS: usize = 4;
 /// Below this many matrix elements an apply runs on the calling thread.
 pub const PAR_MIN_ELEMS: usize = 1 << 18;
 /// Rows per parallel task; a multiple of `ROWS`, so the row grouping never depends on threads.
 const TASK_ROWS: usize = 128;
+
+/// Running sums of one (row, vector) pair across the column blocks of the f32/u16 order.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BlockAcc {
+    tot: [f64; 4],
+    tail: f64,
+}
+
+impl BlockAcc {
+    /// The row's value.
+    #[inline]
+    pub fn finish(self) -> f64 {
+        ((self.tot[0] + self.tot[1]) + (self.tot[2] + self.tot[3])) + self.tail
+    }
+
+    /// Adds a finished block: the 16 lanes `a` and the tail products.
+    #[inline(always)]
+    fn add_lanes(&mut self, a: &[f32; 16]) {
+        let v: [f32; 8] = std::array::from_fn(|l| a[l] + a[l + 8]);
+        for l in 0..4 {
+            self.tot[l] += v[l] as f64 + v[l + 4] as f64;
+        }
+    }
+}
 
 /// A matrix element type the dense kernels handle.
 pub trait Element: bytemuck::Pod + Send + Sync + Copy + 'static {
@@ -29,41 +68,52 @@ pub trait Element: bytemuck::Pod + Send + Sync + Copy + 'static {
     fn convert_x(x: f64) -> Self::X;
     /// The entry as a probability.
     fn to_f64(self) -> f64;
-    /// `out[r] = Σ_j rows[r][j] * x[j]` for `r < R`.
-    fn dot_rows<const R: usize>(rows: [&[Self]; R], x: &[Self::X], simd: bool) -> [f64; R];
-    /// `Σ_j c[j]` (the bandwidth reference).
-    fn sum(c: &[Self], simd: bool) -> f64;
+    /// `out[r] = Σ_j rows[r][j] * x[j]` for `r < R`, in the order of the module docs.
+    fn dot_rows<const R: usize>(rows: [&[Self]; R], x: &[Self::X], isa: Isa) -> [f64; R];
+    /// `Σ_j c[j]` (the bandwidth reference; not part of the bit-identity rule).
+    fn sum(c: &[Self], isa: Isa) -> f64;
 }
 
 /// Whether the running CPU has AVX2 and FMA (detected once by std).
 pub fn simd_available() -> bool {
+    super::isa::Avx2::try_new().is_some()
+}
+
+/// Asks the CPU to bring `data` into cache (a hint: no effect on results).
+#[inline]
+pub fn prefetch<T>(data: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        let bytes = std::mem::size_of_val(data);
+        let p = data.as_ptr() as *const i8;
+        for off in (0..bytes).step_by(64) {
+            // SAFETY: `off < bytes`: the address is inside `data`. A prefetch never faults and
+            // SSE is part of the x86_64 baseline.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.add(off))
+            };
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    let _ = data;
 }
 
 /// `out = P x` for a row-major `n × n` matrix `p` (`p.len() == n * n`).
 ///
 /// # Panics
 /// If the lengths disagree (a bug in the caller, not bad input).
-pub fn matvec<T: Element>(p: &[T], x: &[f64], out: &mut [f64], simd: bool) {
+pub fn matvec<T: Element>(p: &[T], x: &[f64], out: &mut [f64], isa: Isa) {
     let n = x.len();
     assert_eq!(p.len(), n * n, "matrix length");
     assert_eq!(out.len(), n, "output length");
     let xs: Vec<T::X> = x.iter().map(|&v| T::convert_x(v)).collect();
-    let simd = simd && simd_available();
     let task = |(t, chunk): (usize, &mut [f64])| {
         let r0 = t * TASK_ROWS;
         let mut r = 0;
         while r + ROWS <= chunk.len() {
             let i = r0 + r;
             let rows: [&[T]; ROWS] = std::array::from_fn(|k| &p[(i + k) * n..(i + k + 1) * n]);
-            let v = T::dot_rows::<ROWS>(rows, &xs, simd);
+            let v = T::dot_rows::<ROWS>(rows, &xs, isa);
             for k in 0..ROWS {
                 chunk[r + k] = v[k] * T::SCALE;
             }
@@ -71,7 +121,7 @@ pub fn matvec<T: Element>(p: &[T], x: &[f64], out: &mut [f64], simd: bool) {
         }
         while r < chunk.len() {
             let i = r0 + r;
-            chunk[r] = T::dot_rows::<1>([&p[i * n..(i + 1) * n]], &xs, simd)[0] * T::SCALE;
+            chunk[r] = T::dot_rows::<1>([&p[i * n..(i + 1) * n]], &xs, isa)[0] * T::SCALE;
             r += 1;
         }
     };
@@ -84,128 +134,129 @@ pub fn matvec<T: Element>(p: &[T], x: &[f64], out: &mut [f64], simd: bool) {
     }
 }
 
-/// The portable reference: the same blocked summation order, no SIMD.
+/// The scalar twin of the f32/u16 order: one row against `x`.
 #[inline(always)]
-fn dot_rows_generic<T, X, const R: usize, const L: usize>(
-    rows: [&[T]; R],
-    x: &[X],
-    fma: bool,
-) -> [f64; R]
-where
-    T: Copy + Into<f64>,
-    X: Copy,
-    T: Mul<X>,
-{
+fn row_scalar_f32<T: Copy>(row: &[T], x: &[f32], conv: impl Fn(T) -> f32) -> f64 {
     let n = x.len();
-    let mut total = [0.0f64; R];
+    assert_eq!(row.len(), n);
+    let mut acc = BlockAcc::default();
     let mut start = 0;
     while start < n {
         let end = (start + BLOCK).min(n);
-        let mut acc = [[T::zero(); L]; R];
-        let xb = &x[start..end];
-        let full = xb.len() / L * L;
-        for (c, xc) in xb[..full].chunks_exact(L).enumerate() {
-            let off = start + c * L;
-            for r in 0..R {
-                let pc = &rows[r][off..off + L];
-                for l in 0..L {
-                    acc[r][l] = T::fmadd(pc[l], xc[l], acc[r][l], fma);
-                }
-            }
-        }
-        for r in 0..R {
-            let mut s = 0.0f64;
-            for a in acc[r] {
-                s += a.into();
-            }
-            for j in start + full..end {
-                s += T::fmadd(rows[r][j], x[j], T::zero(), fma).into();
-            }
-            total[r] += s;
-        }
+        block_scalar_f32(&row[start..end], &x[start..end], &conv, &mut acc);
         start = end;
     }
-    total
+    acc.finish()
 }
 
-/// Multiply-add in the storage precision (fused when the CPU has FMA).
-trait Mul<X>: Sized {
-    fn zero() -> Self;
-    fn add(a: Self, b: Self) -> Self;
-    fn fmadd(a: Self, x: X, acc: Self, fma: bool) -> Self;
-}
-
-impl Mul<f32> for f32 {
-    #[inline(always)]
-    fn zero() -> f32 {
-        0.0
-    }
-    #[inline(always)]
-    fn add(a: f32, b: f32) -> f32 {
-        a + b
-    }
-    #[inline(always)]
-    fn fmadd(a: f32, x: f32, acc: f32, fma: bool) -> f32 {
-        if fma {
-            a.mul_add(x, acc)
-        } else {
-            acc + a * x
+/// One column block of the f32/u16 order, scalar.
+#[inline(always)]
+pub(crate) fn block_scalar_f32<T: Copy>(
+    row: &[T],
+    x: &[f32],
+    conv: &impl Fn(T) -> f32,
+    acc: &mut BlockAcc,
+) {
+    let len = row.len();
+    let mut a = [0.0f32; 16];
+    let mut j = 0;
+    while j + 16 <= len {
+        for l in 0..16 {
+            a[l] = conv(row[j + l]).mul_add(x[j + l], a[l]);
         }
+        j += 16;
+    }
+    acc.add_lanes(&a);
+    for jj in j..len {
+        acc.tail += (conv(row[jj]) * x[jj]) as f64;
     }
 }
 
-impl Mul<f64> for f64 {
-    #[inline(always)]
-    fn zero() -> f64 {
-        0.0
-    }
-    #[inline(always)]
-    fn add(a: f64, b: f64) -> f64 {
-        a + b
-    }
-    #[inline(always)]
-    fn fmadd(a: f64, x: f64, acc: f64, fma: bool) -> f64 {
-        if fma {
-            a.mul_add(x, acc)
-        } else {
-            acc + a * x
+/// The scalar twin of the f64 order.
+#[inline(always)]
+pub(crate) fn row_scalar_f64(row: &[f64], x: &[f64]) -> f64 {
+    let n = x.len();
+    assert_eq!(row.len(), n);
+    let mut a = [0.0f64; 8];
+    let mut j = 0;
+    while j + 8 <= n {
+        for l in 0..8 {
+            a[l] = row[j + l].mul_add(x[j + l], a[l]);
         }
+        j += 8;
     }
+    let mut s = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+    for jj in j..n {
+        s += row[jj] * x[jj];
+    }
+    s
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
-    //! AVX2 + FMA kernels. Every function here requires AVX2 and FMA; callers check
-    //! [`super::simd_available`] first. Loads are unaligned and stay inside the slices: each
-    //! loop reads `[j, j + 16)` only while `j + 16 <= end <= len`.
-    use super::BLOCK;
+pub(crate) mod avx2 {
+    //! AVX2 + FMA kernels: every function takes an [`Avx2`] token, so it only runs where the
+    //! instructions were detected. Loads are unaligned and stay inside the slices: each loop
+    //! reads `[j, j + 16)` only while `j + 16 <= end <= len`.
+    use super::{BlockAcc, BLOCK};
+    use crate::kernels::isa::Avx2;
     use std::arch::x86_64::*;
 
-    /// Horizontal sum of four f64 lanes, in a fixed order.
+    /// Horizontal sum of four f64 lanes, `(a0 + a1) + (a2 + a3)`.
     #[target_feature(enable = "avx2,fma")]
-    fn hsum_pd(v: __m256d) -> f64 {
+    pub(crate) fn hsum_pd(v: __m256d) -> f64 {
         let mut a = [0.0f64; 4];
         // SAFETY: `a` holds exactly four f64.
         unsafe { _mm256_storeu_pd(a.as_mut_ptr(), v) };
         (a[0] + a[1]) + (a[2] + a[3])
     }
 
-    /// Widens eight f32 lanes to f64 and adds them to `acc`.
+    /// Widens eight f32 lanes to f64 and adds them to `acc`: `acc + (v[0..4] + v[4..8])`.
     #[target_feature(enable = "avx2,fma")]
-    fn widen_add(acc: __m256d, v: __m256) -> __m256d {
+    pub(crate) fn widen_add(acc: __m256d, v: __m256) -> __m256d {
         let lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
         let hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
         _mm256_add_pd(acc, _mm256_add_pd(lo, hi))
     }
 
-    /// `Σ_j rows[r][j] x[j]` for `R` rows: f32 products summed in f32 per block of `BLOCK`
-    /// columns (two 8-lane accumulators per row), block sums widened to f64. `$load` reads 8
-    /// entries as f32 (converting fixed point in the loop), `$conv` one.
+    /// Adds a block's 16 lanes (`a0`: lanes 0–7, `a1`: 8–15) to `acc`, as the scalar order.
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn finish_block(acc: &mut BlockAcc, a0: __m256, a1: __m256) {
+        // SAFETY: `acc.tot` holds four f64.
+        unsafe {
+            let t = _mm256_loadu_pd(acc.tot.as_ptr());
+            _mm256_storeu_pd(acc.tot.as_mut_ptr(), widen_add(t, _mm256_add_ps(a0, a1)));
+        }
+    }
+
+    /// Eight f32 from `p`.
+    ///
+    /// # Safety
+    /// `p` points to 8 readable `f32` (any alignment).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn load_f32(p: *const f32) -> __m256 {
+        // SAFETY: the caller's contract.
+        unsafe { _mm256_loadu_ps(p) }
+    }
+
+    /// Eight u16 from `p`, converted (exactly) to f32.
+    ///
+    /// # Safety
+    /// `p` points to 8 readable `u16` (16 bytes, any alignment).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn load_u16(p: *const u16) -> __m256 {
+        // SAFETY: the caller's contract.
+        unsafe { _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(_mm_loadu_si128(p as *const __m128i))) }
+    }
+
+    /// `Σ_j rows[r][j] x[j]` for `R` rows in the order of the module docs. `$load` reads 8
+    /// entries as f32 (an `unsafe fn` whose contract the loop meets), `$conv` one.
     macro_rules! rows_kernel {
-        ($name:ident, $t:ty, $load:expr, $conv:expr) => {
+        ($name:ident, $block:ident, $t:ty, $load:ident, $conv:expr) => {
             #[target_feature(enable = "avx2,fma")]
-            pub fn $name<const R: usize>(rows: [&[$t]; R], x: &[f32]) -> [f64; R] {
-                let (load, conv) = ($load, $conv);
+            pub fn $name<const R: usize>(_: Avx2, rows: [&[$t]; R], x: &[f32]) -> [f64; R] {
+                let conv = $conv;
                 let n = x.len();
                 for r in rows {
                     assert_eq!(r.len(), n);
@@ -226,8 +277,8 @@ mod avx2 {
                             let x0 = _mm256_loadu_ps(xp.add(j));
                             let x1 = _mm256_loadu_ps(xp.add(j + 8));
                             for r in 0..R {
-                                a0[r] = _mm256_fmadd_ps(load(rp[r].add(j)), x0, a0[r]);
-                                a1[r] = _mm256_fmadd_ps(load(rp[r].add(j + 8)), x1, a1[r]);
+                                a0[r] = _mm256_fmadd_ps($load(rp[r].add(j)), x0, a0[r]);
+                                a1[r] = _mm256_fmadd_ps($load(rp[r].add(j + 8)), x1, a1[r]);
                             }
                         }
                         j += 16;
@@ -242,33 +293,105 @@ mod avx2 {
                 }
                 std::array::from_fn(|r| hsum_pd(tot[r]) + tail[r])
             }
+
+            /// One column block of one row against `K` vectors (the same order per vector as
+            /// the single kernel): the row's values are loaded once for all of them.
+            ///
+            /// # Safety
+            /// `row` and every `xs[v]` hold `len` readable elements.
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn $block<const K: usize>(
+                row: *const $t,
+                xs: [*const f32; K],
+                len: usize,
+                acc: &mut [BlockAcc],
+            ) {
+                let conv = $conv;
+                let mut a0 = [_mm256_setzero_ps(); K];
+                let mut a1 = [_mm256_setzero_ps(); K];
+                let mut j = 0;
+                while j + 16 <= len {
+                    // SAFETY: j + 16 <= len (the caller's contract).
+                    unsafe {
+                        let p0 = $load(row.add(j));
+                        let p1 = $load(row.add(j + 8));
+                        for v in 0..K {
+                            a0[v] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(xs[v].add(j)), a0[v]);
+                            a1[v] = _mm256_fmadd_ps(p1, _mm256_loadu_ps(xs[v].add(j + 8)), a1[v]);
+                        }
+                    }
+                    j += 16;
+                }
+                for v in 0..K {
+                    finish_block(&mut acc[v], a0[v], a1[v]);
+                    for jj in j..len {
+                        // SAFETY: jj < len.
+                        acc[v].tail += unsafe { (conv(*row.add(jj)) * *xs[v].add(jj)) as f64 };
+                    }
+                }
+            }
         };
     }
 
-    rows_kernel!(
-        f32_rows,
-        f32,
-        |p: *const f32| {
-            // SAFETY: callers pass pointers with 8 readable f32.
-            unsafe { _mm256_loadu_ps(p) }
-        },
-        |v: f32| v
-    );
-    rows_kernel!(
-        u16_rows,
-        u16,
-        |p: *const u16| {
-            // SAFETY: callers pass pointers with 8 readable u16.
-            unsafe {
-                _mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(_mm_loadu_si128(p as *const __m128i)))
+    rows_kernel!(f32_rows, f32_block, f32, load_f32, |v: f32| v);
+    rows_kernel!(u16_rows, u16_block, u16, load_u16, |v: u16| v as f32);
+
+    /// The batched block for every vector of `xs`, four at a time (eight FMA chains).
+    macro_rules! block_all {
+        ($name:ident, $block:ident, $t:ty) => {
+            /// Rows `r0 ..` (as many as `acc` holds `xs.len()` sums for) of the row-major
+            /// `n`-column `p`, columns `start .. start + len` (`len` = the vectors' length),
+            /// against every vector of `xs`; each row's block of the row `PREFETCH` ahead is
+            /// prefetched while this one is computed.
+            #[target_feature(enable = "avx2,fma")]
+            pub fn $name(
+                _: Avx2,
+                p: &[$t],
+                n: usize,
+                r0: usize,
+                start: usize,
+                xs: &[&[f32]],
+                acc: &mut [BlockAcc],
+            ) {
+                let k = xs.len();
+                let len = xs[0].len();
+                assert!(xs.iter().all(|x| x.len() == len) && acc.len() % k == 0);
+                let rows = acc.len() / k;
+                assert!(start + len <= n && (r0 + rows) * n <= p.len());
+                for (r, acc) in acc.chunks_mut(k).enumerate() {
+                    let i = r0 + r;
+                    if r + super::PREFETCH < rows {
+                        let q = (i + super::PREFETCH) * n + start;
+                        super::prefetch(&p[q..q + len]);
+                    }
+                    let rp = p[i * n + start..i * n + start + len].as_ptr();
+                    let mut v = 0;
+                    while v < xs.len() {
+                        let k = (xs.len() - v).min(4);
+                        let p = |i: usize| xs[v + i.min(k - 1)].as_ptr();
+                        let a = &mut acc[v..v + k];
+                        // SAFETY: row and every xs[v] hold len elements (asserted above).
+                        unsafe {
+                            match k {
+                                4 => $block::<4>(rp, [p(0), p(1), p(2), p(3)], len, a),
+                                3 => $block::<3>(rp, [p(0), p(1), p(2)], len, a),
+                                2 => $block::<2>(rp, [p(0), p(1)], len, a),
+                                _ => $block::<1>(rp, [p(0)], len, a),
+                            }
+                        }
+                        v += k;
+                    }
+                }
             }
-        },
-        |v: u16| v as f32
-    );
+        };
+    }
+    block_all!(f32_block_all, f32_block, f32);
+    block_all!(u16_block_all, u16_block, u16);
 
     /// `Σ_j rows[r][j] x[j]` in f64 for `R` rows (two 4-lane accumulators per row).
     #[target_feature(enable = "avx2,fma")]
-    pub fn f64_rows<const R: usize>(rows: [&[f64]; R], x: &[f64]) -> [f64; R] {
+    pub fn f64_rows<const R: usize>(_: Avx2, rows: [&[f64]; R], x: &[f64]) -> [f64; R] {
         let n = x.len();
         for r in rows {
             assert_eq!(r.len(), n);
@@ -299,9 +422,69 @@ mod avx2 {
         })
     }
 
+    /// One f64 row against `K` vectors, the f64 order per vector.
+    ///
+    /// # Safety
+    /// `row` and every `xs[v]` hold `n` readable f64.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn f64_row_batch<const K: usize>(
+        row: *const f64,
+        xs: [*const f64; K],
+        n: usize,
+        out: &mut [f64],
+    ) {
+        let mut a0 = [_mm256_setzero_pd(); K];
+        let mut a1 = [_mm256_setzero_pd(); K];
+        let mut j = 0;
+        while j + 8 <= n {
+            // SAFETY: j + 8 <= n (the caller's contract).
+            unsafe {
+                let p0 = _mm256_loadu_pd(row.add(j));
+                let p1 = _mm256_loadu_pd(row.add(j + 4));
+                for v in 0..K {
+                    a0[v] = _mm256_fmadd_pd(p0, _mm256_loadu_pd(xs[v].add(j)), a0[v]);
+                    a1[v] = _mm256_fmadd_pd(p1, _mm256_loadu_pd(xs[v].add(j + 4)), a1[v]);
+                }
+            }
+            j += 8;
+        }
+        for v in 0..K {
+            let mut s = hsum_pd(_mm256_add_pd(a0[v], a1[v]));
+            for jj in j..n {
+                // SAFETY: jj < n.
+                s += unsafe { *row.add(jj) * *xs[v].add(jj) };
+            }
+            out[v] = s;
+        }
+    }
+
+    /// One f64 row against every vector of `xs`, four at a time.
+    #[target_feature(enable = "avx2,fma")]
+    pub fn f64_row_all(_: Avx2, row: &[f64], xs: &[&[f64]], out: &mut [f64]) {
+        let n = row.len();
+        assert!(xs.iter().all(|x| x.len() == n) && out.len() == xs.len());
+        let rp = row.as_ptr();
+        let mut v = 0;
+        while v < xs.len() {
+            let k = (xs.len() - v).min(4);
+            let p = |i: usize| xs[v + i.min(k - 1)].as_ptr();
+            let o = &mut out[v..v + k];
+            // SAFETY: row and every xs[v] hold n elements (asserted above).
+            unsafe {
+                match k {
+                    4 => f64_row_batch::<4>(rp, [p(0), p(1), p(2), p(3)], n, o),
+                    3 => f64_row_batch::<3>(rp, [p(0), p(1), p(2)], n, o),
+                    2 => f64_row_batch::<2>(rp, [p(0), p(1)], n, o),
+                    _ => f64_row_batch::<1>(rp, [p(0)], n, o),
+                }
+            }
+            v += k;
+        }
+    }
+
     /// `Σ c` for f32 (four 8-lane accumulators, widened to f64 per 64 Ki elements chunk).
     #[target_feature(enable = "avx2,fma")]
-    pub fn f32_sum(c: &[f32]) -> f64 {
+    pub fn f32_sum(_: Avx2, c: &[f32]) -> f64 {
         let p = c.as_ptr();
         let mut a = [_mm256_setzero_ps(); 4];
         let mut j = 0;
@@ -320,7 +503,7 @@ mod avx2 {
 
     /// `Σ c` for f64.
     #[target_feature(enable = "avx2,fma")]
-    pub fn f64_sum(c: &[f64]) -> f64 {
+    pub fn f64_sum(_: Avx2, c: &[f64]) -> f64 {
         let p = c.as_ptr();
         let mut a = [_mm256_setzero_pd(); 4];
         let mut j = 0;
@@ -338,6 +521,232 @@ mod avx2 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512 {
+    //! AVX-512 kernels: each takes an [`Avx512`] token. One 16-lane register holds what the AVX2
+    //! kernels hold in two 8-lane ones (lanes 0–7 and 8–15), with the same operations per lane,
+    //! so the results are the AVX2 bits.
+    use super::avx2::{finish_block, hsum_pd};
+    use super::{BlockAcc, BLOCK};
+    use crate::kernels::isa::Avx512;
+    use std::arch::x86_64::*;
+
+    /// Sixteen f32 from `p`.
+    ///
+    /// # Safety
+    /// `p` points to 16 readable `f32` (any alignment).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+    unsafe fn load_f32(p: *const f32) -> __m512 {
+        // SAFETY: the caller's contract.
+        unsafe { _mm512_loadu_ps(p) }
+    }
+
+    /// Sixteen u16 from `p`, converted (exactly) to f32.
+    ///
+    /// # Safety
+    /// `p` points to 16 readable `u16` (32 bytes, any alignment).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+    unsafe fn load_u16(p: *const u16) -> __m512 {
+        // SAFETY: the caller's contract.
+        unsafe {
+            _mm512_cvtepi32_ps(_mm512_cvtepu16_epi32(_mm256_loadu_si256(
+                p as *const __m256i,
+            )))
+        }
+    }
+
+    /// The two 8-lane halves of `a`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+    fn halves(a: __m512) -> (__m256, __m256) {
+        (
+            _mm512_castps512_ps256(a),
+            _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)),
+        )
+    }
+
+    macro_rules! rows_kernel {
+        ($name:ident, $block:ident, $t:ty, $load:ident, $conv:expr) => {
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+            pub fn $name<const R: usize>(_: Avx512, rows: [&[$t]; R], x: &[f32]) -> [f64; R] {
+                let conv = $conv;
+                let n = x.len();
+                for r in rows {
+                    assert_eq!(r.len(), n);
+                }
+                let xp = x.as_ptr();
+                let rp: [*const $t; R] = std::array::from_fn(|r| rows[r].as_ptr());
+                let mut acc = [BlockAcc::default(); R];
+                let mut start = 0;
+                while start < n {
+                    let end = (start + BLOCK).min(n);
+                    let mut a = [_mm512_setzero_ps(); R];
+                    let mut j = start;
+                    while j + 16 <= end {
+                        // SAFETY: j + 16 <= end <= n = len of x and of every row.
+                        unsafe {
+                            let x0 = _mm512_loadu_ps(xp.add(j));
+                            for r in 0..R {
+                                a[r] = _mm512_fmadd_ps($load(rp[r].add(j)), x0, a[r]);
+                            }
+                        }
+                        j += 16;
+                    }
+                    for r in 0..R {
+                        let (lo, hi) = halves(a[r]);
+                        finish_block(&mut acc[r], lo, hi);
+                        for jj in j..end {
+                            acc[r].tail += (conv(rows[r][jj]) * x[jj]) as f64;
+                        }
+                    }
+                    start = end;
+                }
+                std::array::from_fn(|r| acc[r].finish())
+            }
+
+            /// One column block of one row against `K` vectors.
+            ///
+            /// # Safety
+            /// `row` and every `xs[v]` hold `len` readable elements.
+            #[inline]
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+            unsafe fn $block<const K: usize>(
+                row: *const $t,
+                xs: [*const f32; K],
+                len: usize,
+                acc: &mut [BlockAcc],
+            ) {
+                let conv = $conv;
+                let mut a = [_mm512_setzero_ps(); K];
+                let mut j = 0;
+                while j + 16 <= len {
+                    // SAFETY: j + 16 <= len (the caller's contract).
+                    unsafe {
+                        let p = $load(row.add(j));
+                        for v in 0..K {
+                            a[v] = _mm512_fmadd_ps(p, _mm512_loadu_ps(xs[v].add(j)), a[v]);
+                        }
+                    }
+                    j += 16;
+                }
+                for v in 0..K {
+                    let (lo, hi) = halves(a[v]);
+                    finish_block(&mut acc[v], lo, hi);
+                    for jj in j..len {
+                        // SAFETY: jj < len.
+                        acc[v].tail += unsafe { (conv(*row.add(jj)) * *xs[v].add(jj)) as f64 };
+                    }
+                }
+            }
+        };
+    }
+
+    rows_kernel!(f32_rows, f32_block, f32, load_f32, |v: f32| v);
+    rows_kernel!(u16_rows, u16_block, u16, load_u16, |v: u16| v as f32);
+
+    /// The batched block for every vector of `xs`, eight at a time.
+    macro_rules! block_all {
+        ($name:ident, $block:ident, $t:ty) => {
+            /// Rows `r0 ..` (as many as `acc` holds `xs.len()` sums for) of the row-major
+            /// `n`-column `p`, columns `start .. start + len` (`len` = the vectors' length),
+            /// against every vector of `xs`; each row's block of the row `PREFETCH` ahead is
+            /// prefetched while this one is computed.
+            #[cfg_attr(not(test), allow(dead_code))]
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+            pub fn $name(
+                _: Avx512,
+                p: &[$t],
+                n: usize,
+                r0: usize,
+                start: usize,
+                xs: &[&[f32]],
+                acc: &mut [BlockAcc],
+            ) {
+                let k = xs.len();
+                let len = xs[0].len();
+                assert!(xs.iter().all(|x| x.len() == len) && acc.len() % k == 0);
+                let rows = acc.len() / k;
+                assert!(start + len <= n && (r0 + rows) * n <= p.len());
+                for (r, acc) in acc.chunks_mut(k).enumerate() {
+                    let i = r0 + r;
+                    if r + super::PREFETCH < rows {
+                        let q = (i + super::PREFETCH) * n + start;
+                        super::prefetch(&p[q..q + len]);
+                    }
+                    let rp = p[i * n + start..i * n + start + len].as_ptr();
+                    let mut v = 0;
+                    while v < xs.len() {
+                        let k = (xs.len() - v).min(8);
+                        let p = |i: usize| xs[v + i.min(k - 1)].as_ptr();
+                        let a = &mut acc[v..v + k];
+                        // SAFETY: row and every xs[v] hold len elements (asserted above).
+                        unsafe {
+                            match k {
+                                8 => $block::<8>(
+                                    rp,
+                                    [p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7)],
+                                    len,
+                                    a,
+                                ),
+                                7 => $block::<7>(
+                                    rp,
+                                    [p(0), p(1), p(2), p(3), p(4), p(5), p(6)],
+                                    len,
+                                    a,
+                                ),
+                                6 => $block::<6>(rp, [p(0), p(1), p(2), p(3), p(4), p(5)], len, a),
+                                5 => $block::<5>(rp, [p(0), p(1), p(2), p(3), p(4)], len, a),
+                                4 => $block::<4>(rp, [p(0), p(1), p(2), p(3)], len, a),
+                                3 => $block::<3>(rp, [p(0), p(1), p(2)], len, a),
+                                2 => $block::<2>(rp, [p(0), p(1)], len, a),
+                                _ => $block::<1>(rp, [p(0)], len, a),
+                            }
+                        }
+                        v += k;
+                    }
+                }
+            }
+        };
+    }
+    // Not dispatched (slower than AVX2 here, see `kernels::batch`); tested for its bits.
+    block_all!(f32_block_all, f32_block, f32);
+    block_all!(u16_block_all, u16_block, u16);
+
+    /// `Σ_j rows[r][j] x[j]` in f64 for `R` rows (one 8-lane accumulator per row).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+    pub fn f64_rows<const R: usize>(_: Avx512, rows: [&[f64]; R], x: &[f64]) -> [f64; R] {
+        let n = x.len();
+        for r in rows {
+            assert_eq!(r.len(), n);
+        }
+        let xp = x.as_ptr();
+        let rp: [*const f64; R] = std::array::from_fn(|r| rows[r].as_ptr());
+        let mut a = [_mm512_setzero_pd(); R];
+        let mut j = 0;
+        while j + 8 <= n {
+            // SAFETY: j + 8 <= n = len of x and of every row.
+            unsafe {
+                let x0 = _mm512_loadu_pd(xp.add(j));
+                for r in 0..R {
+                    a[r] = _mm512_fmadd_pd(_mm512_loadu_pd(rp[r].add(j)), x0, a[r]);
+                }
+            }
+            j += 8;
+        }
+        std::array::from_fn(|r| {
+            let lo = _mm512_castpd512_pd256(a[r]);
+            let hi = _mm512_extractf64x4_pd(a[r], 1);
+            let mut s = hsum_pd(_mm256_add_pd(lo, hi));
+            for jj in j..n {
+                s += rows[r][jj] * x[jj];
+            }
+            s
+        })
+    }
+}
+
 impl Element for f32 {
     type X = f32;
     fn convert_x(x: f64) -> f32 {
@@ -347,22 +756,28 @@ impl Element for f32 {
         self as f64
     }
     #[inline]
-    fn dot_rows<const R: usize>(rows: [&[f32]; R], x: &[f32], simd: bool) -> [f64; R] {
-        #[cfg(target_arch = "x86_64")]
-        if simd {
-            // SAFETY: `simd` is true only when `simd_available()` saw AVX2 and FMA at run time.
-            return unsafe { avx2::f32_rows::<R>(rows, x) };
+    fn dot_rows<const R: usize>(rows: [&[f32]; R], x: &[f32], isa: Isa) -> [f64; R] {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512(t) => {
+                // SAFETY: the token `t` exists only where the CPU has the instructions.
+                unsafe { avx512::f32_rows::<R>(t, rows, x) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2(t) => {
+                // SAFETY: the token `t` exists only where the CPU has the instructions.
+                unsafe { avx2::f32_rows::<R>(t, rows, x) }
+            }
+            _ => std::array::from_fn(|r| row_scalar_f32(rows[r], x, |v| v)),
         }
-        let _ = simd;
-        dot_rows_generic::<f32, f32, R, 16>(rows, x, false)
     }
-    fn sum(c: &[f32], simd: bool) -> f64 {
+    fn sum(c: &[f32], isa: Isa) -> f64 {
         #[cfg(target_arch = "x86_64")]
-        if simd {
-            // SAFETY: `simd` is true only when `simd_available()` saw AVX2 and FMA at run time.
-            return unsafe { avx2::f32_sum(c) };
+        if let Some(t) = isa.avx2() {
+            // SAFETY: the token `t` exists only where the CPU has AVX2 and FMA.
+            return unsafe { avx2::f32_sum(t, c) };
         }
-        let _ = simd;
+        let _ = isa;
         sum_generic::<f32, 32>(c)
     }
 }
@@ -376,22 +791,28 @@ impl Element for f64 {
         self
     }
     #[inline]
-    fn dot_rows<const R: usize>(rows: [&[f64]; R], x: &[f64], simd: bool) -> [f64; R] {
-        #[cfg(target_arch = "x86_64")]
-        if simd {
-            // SAFETY: `simd` is true only when `simd_available()` saw AVX2 and FMA at run time.
-            return unsafe { avx2::f64_rows::<R>(rows, x) };
+    fn dot_rows<const R: usize>(rows: [&[f64]; R], x: &[f64], isa: Isa) -> [f64; R] {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512(t) => {
+                // SAFETY: the token `t` exists only where the CPU has the instructions.
+                unsafe { avx512::f64_rows::<R>(t, rows, x) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2(t) => {
+                // SAFETY: the token `t` exists only where the CPU has the instructions.
+                unsafe { avx2::f64_rows::<R>(t, rows, x) }
+            }
+            _ => std::array::from_fn(|r| row_scalar_f64(rows[r], x)),
         }
-        let _ = simd;
-        dot_rows_generic::<f64, f64, R, 8>(rows, x, false)
     }
-    fn sum(c: &[f64], simd: bool) -> f64 {
+    fn sum(c: &[f64], isa: Isa) -> f64 {
         #[cfg(target_arch = "x86_64")]
-        if simd {
-            // SAFETY: `simd` is true only when `simd_available()` saw AVX2 and FMA at run time.
-            return unsafe { avx2::f64_sum(c) };
+        if let Some(t) = isa.avx2() {
+            // SAFETY: the token `t` exists only where the CPU has AVX2 and FMA.
+            return unsafe { avx2::f64_sum(t, c) };
         }
-        let _ = simd;
+        let _ = isa;
         sum_generic::<f64, 16>(c)
     }
 }
@@ -407,22 +828,22 @@ impl Element for u16 {
         self as f64 / crate::storage::U16_ONE
     }
     #[inline]
-    fn dot_rows<const R: usize>(rows: [&[u16]; R], x: &[f32], simd: bool) -> [f64; R] {
-        #[cfg(target_arch = "x86_64")]
-        if simd {
-            // SAFETY: `simd` is true only when `simd_available()` saw AVX2 and FMA at run time.
-            return unsafe { avx2::u16_rows::<R>(rows, x) };
+    fn dot_rows<const R: usize>(rows: [&[u16]; R], x: &[f32], isa: Isa) -> [f64; R] {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512(t) => {
+                // SAFETY: the token `t` exists only where the CPU has the instructions.
+                unsafe { avx512::u16_rows::<R>(t, rows, x) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2(t) => {
+                // SAFETY: the token `t` exists only where the CPU has the instructions.
+                unsafe { avx2::u16_rows::<R>(t, rows, x) }
+            }
+            _ => std::array::from_fn(|r| row_scalar_f32(rows[r], x, |q| q as f32)),
         }
-        let _ = simd;
-        std::array::from_fn(|r| {
-            rows[r]
-                .iter()
-                .zip(x)
-                .map(|(&q, &v)| q as f64 * v as f64)
-                .sum()
-        })
     }
-    fn sum(c: &[u16], _simd: bool) -> f64 {
+    fn sum(c: &[u16], _isa: Isa) -> f64 {
         c.iter().map(|&q| q as f64).sum()
     }
 }
@@ -430,18 +851,19 @@ impl Element for u16 {
 /// The memory-read reference: a parallel sum of every element of `p` in fixed chunks, with the
 /// same SIMD dispatch as the matvec. A matvec cannot read its matrix faster than this reads the
 /// same bytes; benchmarks quote the matvec's bandwidth as a fraction of it.
-pub fn plain_sum<T: Element>(p: &[T], simd: bool) -> f64 {
-    let simd = simd && simd_available();
-    p.par_chunks(1 << 16).map(|c| T::sum(c, simd)).sum()
+pub fn plain_sum<T: Element>(p: &[T], isa: Isa) -> f64 {
+    p.par_chunks(1 << 16).map(|c| T::sum(c, isa)).sum()
 }
 
 #[inline(always)]
-fn sum_generic<T: Copy + Into<f64> + Mul<T>, const L: usize>(c: &[T]) -> f64 {
-    let mut acc = [T::zero(); L];
+fn sum_generic<T: Copy + Into<f64> + std::ops::Add<Output = T> + Default, const L: usize>(
+    c: &[T],
+) -> f64 {
+    let mut acc = [T::default(); L];
     let mut chunks = c.chunks_exact(L);
     for ch in &mut chunks {
         for l in 0..L {
-            acc[l] = T::add(acc[l], ch[l]);
+            acc[l] = acc[l] + ch[l];
         }
     }
     let mut s: f64 = chunks.remainder().iter().map(|&v| v.into()).sum();
@@ -463,28 +885,94 @@ mod tests {
             .collect()
     }
 
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// The AVX-512 batched block kernel (not dispatched) gives the AVX2 kernel's bits.
     #[test]
-    fn simd_matches_scalar_and_naive() {
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_batched_blocks_give_the_avx2_bits() {
+        let Some(t5) = crate::kernels::isa::Avx512::try_new() else {
+            return;
+        };
+        let (n, k, rows) = (700usize, 11usize, 5usize);
+        let p: Vec<f32> = (0..n * rows)
+            .map(|i| crate::gen::unit(1, i as u64, 0) as f32)
+            .collect();
+        let q: Vec<u16> = p.iter().map(|&v| (v * 65534.0) as u16).collect();
+        let xs: Vec<Vec<f32>> = (0..k)
+            .map(|v| {
+                (0..n)
+                    .map(|j| crate::gen::unit(2, j as u64, v as u64) as f32)
+                    .collect()
+            })
+            .collect();
+        for start in [0, BLOCK] {
+            let end = (start + BLOCK).min(n);
+            let xb: Vec<&[f32]> = xs.iter().map(|x| &x[start..end]).collect();
+            let run = |wide: bool| {
+                let mut a = vec![BlockAcc::default(); rows * k];
+                let mut b = vec![BlockAcc::default(); rows * k];
+                // SAFETY: the tokens come from detection.
+                unsafe {
+                    if wide {
+                        avx512::f32_block_all(t5, &p, n, 0, start, &xb, &mut a);
+                        avx512::u16_block_all(t5, &q, n, 0, start, &xb, &mut b);
+                    } else {
+                        avx2::f32_block_all(t5.avx2(), &p, n, 0, start, &xb, &mut a);
+                        avx2::u16_block_all(t5.avx2(), &q, n, 0, start, &xb, &mut b);
+                    }
+                }
+                a.iter()
+                    .chain(&b)
+                    .map(|s| s.finish().to_bits())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(run(true), run(false), "block at {start}");
+        }
+    }
+
+    /// Every instruction set gives the scalar twin's bits, and the result is `P x`.
+    #[test]
+    fn every_isa_gives_the_same_bits_and_p_x() {
         let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
-        for n in [1usize, 3, 5, 17, 100, 513, 1100] {
+        for n in [1usize, 3, 5, 15, 16, 17, 100, 513, 1100] {
             let p: Vec<f64> = (0..n * n).map(|_| rng.random::<f64>()).collect();
             let x: Vec<f64> = (0..n).map(|_| rng.random::<f64>()).collect();
             let want = naive(&p, &x);
-            for simd in [false, true] {
-                let mut out = vec![0.0; n];
-                matvec(&p, &x, &mut out, simd);
-                for i in 0..n {
-                    assert!(
-                        (out[i] - want[i]).abs() <= 1e-12 * n as f64,
-                        "f64 n={n} simd={simd}"
-                    );
-                }
-                let p32: Vec<f32> = p.iter().map(|&v| v as f32).collect();
-                matvec(&p32, &x, &mut out, simd);
-                for i in 0..n {
-                    assert!(
-                        (out[i] - want[i]).abs() <= 1e-6 * want[i].max(1.0),
-                        "f32 n={n}"
+            let p32: Vec<f32> = p.iter().map(|&v| v as f32).collect();
+            let q: Vec<u16> = p.iter().map(|&v| (v * 65534.0).round() as u16).collect();
+            let run = |isa: Isa| {
+                let mut o = [vec![0.0; n], vec![0.0; n], vec![0.0; n]];
+                matvec(&p, &x, &mut o[0], isa);
+                matvec(&p32, &x, &mut o[1], isa);
+                matvec(&q, &x, &mut o[2], isa);
+                o
+            };
+            let scalar = run(Isa::Scalar);
+            for i in 0..n {
+                assert!(
+                    (scalar[0][i] - want[i]).abs() <= 1e-12 * n as f64,
+                    "f64 n={n}"
+                );
+                assert!(
+                    (scalar[1][i] - want[i]).abs() <= 1e-6 * want[i].max(1.0),
+                    "f32 n={n}"
+                );
+                assert!(
+                    (scalar[2][i] - want[i]).abs() <= 2e-5 * want[i].max(1.0),
+                    "u16 n={n}"
+                );
+            }
+            for isa in Isa::available() {
+                let got = run(isa);
+                for t in 0..3 {
+                    assert_eq!(
+                        bits(&got[t]),
+                        bits(&scalar[t]),
+                        "{} n={n} type {t}",
+                        isa.name()
                     );
                 }
             }

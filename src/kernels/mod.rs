@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod exp;
+pub mod isa;
 pub mod matvec;
 pub mod tile;
 pub mod vector;

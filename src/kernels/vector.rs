@@ -121,6 +121,62 @@ pub fn normalise(x: &mut [f64]) {
     }
 }
 
+/// `out[i] = f(i)`, returning `max_i out[i]` (as [`max_by`] would): one pass instead of two.
+pub fn fill_max(out: &mut [f64], f: impl Fn(usize) -> f64 + Sync + Send) -> f64 {
+    let part = |(c, o): (usize, &mut [f64])| {
+        let lo = c * CHUNK;
+        let mut m = f64::NEG_INFINITY;
+        for (k, v) in o.iter_mut().enumerate() {
+            *v = f(lo + k);
+            m = m.max(*v);
+        }
+        m
+    };
+    if out.len() < PAR_MIN {
+        out.chunks_mut(CHUNK)
+            .enumerate()
+            .map(part)
+            .fold(f64::NEG_INFINITY, f64::max)
+    } else {
+        out.par_chunks_mut(CHUNK)
+            .enumerate()
+            .map(part)
+            .reduce(|| f64::NEG_INFINITY, f64::max)
+    }
+}
+
+/// [`normalise`] of a vector whose maximum `m` is known, also writing `pi = exp(x)` of the
+/// result in the same pass when given: the bits of `normalise` then [`exp_into`].
+pub fn normalise_with_max(x: &mut [f64], m: f64, pi: Option<&mut [f64]>) {
+    if !m.is_finite() {
+        if let Some(pi) = pi {
+            exp_into(x, pi);
+        }
+        return;
+    }
+    let s = sum_exp_shifted(x, m).ln();
+    match pi {
+        None => {
+            if x.len() < PAR_MIN {
+                x.iter_mut().for_each(|v| *v = (*v - m) - s);
+            } else {
+                x.par_iter_mut().for_each(|v| *v = (*v - m) - s);
+            }
+        }
+        Some(pi) => {
+            assert_eq!(pi.len(), x.len());
+            let part = |(xc, pc): (&mut [f64], &mut [f64])| super::exp::shift_exp(xc, m, s, pc);
+            if x.len() < PAR_MIN {
+                x.chunks_mut(CHUNK).zip(pi.chunks_mut(CHUNK)).for_each(part);
+            } else {
+                x.par_chunks_mut(CHUNK)
+                    .zip(pi.par_chunks_mut(CHUNK))
+                    .for_each(part);
+            }
+        }
+    }
+}
+
 /// `out[i] = exp(theta[i])` ([`super::exp`]).
 pub fn exp_into(theta: &[f64], out: &mut [f64]) {
     assert_eq!(theta.len(), out.len());
@@ -160,6 +216,31 @@ mod tests {
         let mut v = vec![-800.0, -801.0, -1e308];
         normalise(&mut v);
         assert!(logsumexp(&v).abs() < 1e-15, "{}", logsumexp(&v));
+    }
+
+    /// The fused passes give the bits of the separate ones.
+    #[test]
+    fn fused_passes_are_the_separate_bits() {
+        for n in [5usize, PAR_MIN + 3 * CHUNK + 17] {
+            let f = |i: usize| ((i * 7919) % 1013) as f64 * 0.37 - 200.0;
+            let mut a = vec![0.0; n];
+            fill(&mut a, f);
+            let ma = max_by(n, |i| a[i]);
+            normalise(&mut a);
+            let mut pa = vec![0.0; n];
+            exp_into(&a, &mut pa);
+            let mut b = vec![0.0; n];
+            let mb = fill_max(&mut b, f);
+            assert_eq!(ma.to_bits(), mb.to_bits());
+            let mut pb = vec![0.0; n];
+            normalise_with_max(&mut b, mb, Some(&mut pb));
+            assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()));
+            assert!(pa.iter().zip(&pb).all(|(p, q)| p.to_bits() == q.to_bits()));
+            let mut c = vec![0.0; n];
+            let mc = fill_max(&mut c, f);
+            normalise_with_max(&mut c, mc, None);
+            assert!(a.iter().zip(&c).all(|(p, q)| p.to_bits() == q.to_bits()));
+        }
     }
 
     #[test]

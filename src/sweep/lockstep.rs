@@ -12,34 +12,21 @@
 //! wait for it.
 //!
 //! **Determinism.** A vector's product does not depend on which other vectors share its batch,
-//! nor on how many there are: a sweep resumed from a checkpoint (whose runs restart at different
-//! iterations, some already finished) ends on the bits of an uninterrupted one. The rule is
-//! fixed per call of [`run_lockstep`] by its number of jobs `k`, never by the batch at hand:
-//! - `k <` [`MIN_BATCH`]: every vector is applied alone (the single kernel);
-//! - otherwise every batch, even of one vector, goes through `apply_batch`, padded with zero
-//!   vectors up to the operator's lane count for `k` ([`PreferenceOperator::batch_lanes`]), so
-//!   each vector is always summed by the same kernel in the same order. On dense `f32` storage a
-//!   group of 9 to 16 runs thus keeps the 16-lane kernel when only a few of its runs are left.
+//! nor on how many there are: every storage's `apply_batch` gives each vector the bits of its
+//! single apply (the batched kernels keep the single kernel's lanes and summation order; see
+//! `kernels::batch` and `kernels::tile`). So a job run here ends on the bits of the same job run
+//! alone, and a sweep resumed from a checkpoint (whose runs restart at different iterations, some
+//! already finished) ends on the bits of an uninterrupted one. A batch carries exactly the
+//! vectors at hand: no padding, and one vector goes to the single kernel.
 //!
-//! The batched kernel sums in a different order from the single one, so a job run here agrees
-//! with the same job run alone to summation-order rounding (the storage precision, e.g. `~1e-7`
-//! relative for `f32`), not to the bit.
-//!
-//! The cost of that rule, measured with `nashmp bench GAME --batch K` on a dense `f32` game at
-//! n = 4096 (release build, 2 threads): one batched apply of 1 vector takes 2.1× a single apply
-//! (so a group's last one or two vectors cost about as much as a full batch of 8), 16 vectors
-//! take 1.3× the time of 8 (a batch of 3 to 8 padded to the 16-lane kernel pays that), and
-//! a full batch of 16 gives 6.2× the throughput of 16 single applies.
+//! Groups of fewer than [`MIN_BATCH`] jobs still apply vector by vector (no rendezvous
+//! overhead for a pair); the bits are the same either way.
 
 use crate::error::Result;
 use crate::game::PreferenceOperator;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-/// Groups of fewer jobs than this apply every vector alone: on dense `f32` storage the batched
-/// kernel costs about 2.1 single applies for any batch of up to 8 (it is compute-bound where the
-/// single apply is memory-bound), so it pays from 3 vectors on. Measured with
-/// `nashmp bench GAME --batch K` at n = 16384: 0.93× the throughput of K single applies for
-/// K = 2, 1.84× for 4, 3.6× for 8, 4.9× for 16.
+/// Groups of fewer jobs than this apply every vector alone (the same bits as batched).
 pub const MIN_BATCH: usize = 3;
 
 /// What happened on the shared operator.
@@ -71,17 +58,13 @@ struct State {
     /// Jobs blocked in `apply`.
     waiting: usize,
     stats: BatchStats,
-    /// Zero vectors and their products, padding batches to the group's lane count.
-    pad_x: Vec<f64>,
-    pad_out: Vec<Vec<f64>>,
 }
 
 /// The rendezvous shared by the lanes of one [`run_lockstep`] call.
 struct Hub<'a> {
     op: &'a dyn PreferenceOperator,
-    /// Apply through `apply_batch` (else vector by vector), padded to `lanes`.
+    /// Apply through `apply_batch` (else vector by vector).
     batched: bool,
-    lanes: usize,
     state: Mutex<State>,
     cv: Condvar,
 }
@@ -100,14 +83,7 @@ impl Hub<'_> {
         }
         let mut count = 0u64;
         {
-            let State {
-                slots,
-                stats,
-                pad_x,
-                pad_out,
-                ..
-            } = st;
-            let k = slots.len();
+            let State { slots, stats, .. } = st;
             let (mut xs, mut outs) = (Vec::new(), Vec::new());
             for s in slots.iter_mut() {
                 if s.state == SlotState::Requested {
@@ -116,20 +92,6 @@ impl Hub<'_> {
                 }
             }
             if self.batched {
-                // Pad to the smallest count that keeps the group's lane count.
-                let n = xs[0].len();
-                let mut total = xs.len();
-                while total < k && self.op.batch_lanes(total) != self.lanes {
-                    total += 1;
-                }
-                let pad = total - xs.len();
-                pad_x.resize(n, 0.0);
-                pad_out.resize_with(pad.max(pad_out.len()), Vec::new);
-                for o in pad_out.iter_mut().take(pad) {
-                    o.resize(n, 0.0);
-                    xs.push(&pad_x[..]);
-                    outs.push(&mut o[..]);
-                }
                 self.op.apply_batch(&xs, &mut outs);
                 stats.passes += 1;
             } else {
@@ -245,7 +207,6 @@ pub fn run_lockstep<T: Send>(
     let hub = Hub {
         op,
         batched: k >= MIN_BATCH,
-        lanes: op.batch_lanes(k),
         state: Mutex::new(State {
             slots: (0..k)
                 .map(|_| Slot {
@@ -257,8 +218,6 @@ pub fn run_lockstep<T: Send>(
             live: k,
             waiting: 0,
             stats: BatchStats::default(),
-            pad_x: Vec::new(),
-            pad_out: Vec::new(),
         }),
         cv: Condvar::new(),
     };
@@ -407,35 +366,59 @@ mod tests {
         run_lockstep(op, jobs).0
     }
 
+    /// A packed game of `n` actions in `elem` storage, in a file.
+    fn packed_game(
+        dir: &std::path::Path,
+        n: usize,
+        elem: crate::io::container::Elem,
+    ) -> Box<dyn PreferenceOperator> {
+        use crate::io::container::{GameHeader, Layout, TILE};
+        let fam = crate::gen::DenseFamily::new(
+            crate::gen::Family::Mixture,
+            n,
+            5,
+            crate::gen::Params::default(),
+        );
+        let mut h = GameHeader::new(n as u64, Layout::Packed);
+        h.dtype = Some(elem);
+        h.tile = Some(TILE as u64);
+        let p = dir.join(format!("p{n}-{}.nmp", elem.name()));
+        crate::io::write::matrix_container(&p, &h, &fam, &|_| {}).unwrap();
+        crate::game::open(&p, None).unwrap()
+    }
+
     /// What a resumed sweep relies on: a job's products are the same bits whichever of the
-    /// group's other jobs share its batches (here: all of them, or none).
+    /// group's other jobs share its batches (all of them, or none), and the bits of the same
+    /// applies made alone, without lock step — on dense and packed storage, with no padding.
     #[test]
     fn products_do_not_depend_on_the_batch() {
+        use crate::io::container::Elem;
         let d = tempfile::tempdir().unwrap();
-        let n = 77;
-        let g = f32_game(d.path(), n);
-        // Groups of 12 (the 16-lane kernel, padded) and of 5 (8 lanes).
-        for k in [12, 5] {
-            let all = products(g.as_ref(), k, |j| 3 + j % 4);
-            for alone in [0, k - 1] {
-                let one = products(g.as_ref(), k, |j| if j == alone { 3 + j % 4 } else { 0 });
-                assert_eq!(one[alone], all[alone], "k = {k}, job {alone}");
+        let games = [
+            f32_game(d.path(), 77),
+            packed_game(d.path(), 300, Elem::F32),
+            packed_game(d.path(), 300, Elem::U16),
+        ];
+        for g in &games {
+            for k in [12, 5, 17] {
+                let all = products(g.as_ref(), k, |j| 3 + j % 4);
+                for alone in [0, k - 1] {
+                    let one = products(g.as_ref(), k, |j| if j == alone { 3 + j % 4 } else { 0 });
+                    assert_eq!(one[alone], all[alone], "k = {k}, job {alone}");
+                    // A group of one applies alone (the single kernel).
+                    let single = products(g.as_ref(), 1, |_| 3 + alone % 4);
+                    let n = g.n();
+                    let want: Vec<Vec<u64>> = (0..3 + alone % 4)
+                        .map(|r| {
+                            let mut out = vec![0.0; n];
+                            g.apply(&vector(n, alone, r), &mut out);
+                            out.iter().map(|x| x.to_bits()).collect()
+                        })
+                        .collect();
+                    assert_eq!(single[0].len(), want.len());
+                    assert_eq!(all[alone], want, "{} k = {k}, job {alone}", g.layout());
+                }
             }
-        }
-        // The kernel's lane counts, as `batch_lanes` states them.
-        let xs: Vec<Vec<f64>> = (0..16).map(|v| vector(n, v, 0)).collect();
-        let first = |k: usize| {
-            let xr: Vec<&[f64]> = xs[..k].iter().map(|v| &v[..]).collect();
-            let mut outs = vec![vec![0.0; n]; k];
-            let mut or: Vec<&mut [f64]> = outs.iter_mut().map(|v| &mut v[..]).collect();
-            g.apply_batch(&xr, &mut or);
-            outs.swap_remove(0)
-        };
-        for k in 1..=16 {
-            let same = (1..=16)
-                .find(|&m| g.batch_lanes(m) == g.batch_lanes(k))
-                .unwrap();
-            assert_eq!(first(k), first(same), "batch of {k}");
         }
     }
 }
