@@ -22,7 +22,8 @@ use crate::error::{Error, Result};
 use crate::io::container::{Elem, Layout, TILE, U16_ONE};
 use crate::io::mmap::Mapped;
 use crate::io::shards::ShardSet;
-use crate::kernels::matvec::{simd_available, Element, PAR_MIN_ELEMS};
+use crate::kernels::isa::Isa;
+use crate::kernels::matvec::{Element, PAR_MIN_ELEMS};
 use crate::kernels::tile::{tile_index, TileElem, TILE_ELEMS};
 use rayon::prelude::*;
 use std::ops::Range;
@@ -165,7 +166,7 @@ fn rows_matvec<T: Element>(p: &[T], x: &[f64], out: &mut [f64], simd: bool) {
     let n = x.len();
     assert_eq!(p.len(), out.len() * n, "shard length");
     let xs: Vec<T::X> = x.iter().map(|&v| T::convert_x(v)).collect();
-    let simd = simd && simd_available();
+    let simd = if simd { Isa::best() } else { Isa::Scalar };
     let task = |(t, chunk): (usize, &mut [f64])| {
         let r0 = t * TASK_ROWS;
         let mut r = 0;
@@ -317,7 +318,7 @@ impl PackedShard {
         let (n, nt) = (self.n, self.nt);
         let a = self.tile_rows.start;
         let npad = nt * TILE;
-        let simd = self.simd && simd_available();
+        let simd = if self.simd { Isa::best() } else { Isa::Scalar };
         let scale = self.scale();
         let mut xs = vec![0.0f32; npad];
         xs[..n].iter_mut().zip(x).for_each(|(a, &b)| *a = b as f32);
