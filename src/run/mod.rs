@@ -138,6 +138,31 @@ pub fn run_persistent(
     spec: &RunSpec,
     on_row: &mut dyn FnMut(&Row) -> crate::error::Result<()>,
     tick: &mut dyn FnMut(),
+    persist: Option<Persist>,
+) -> crate::error::Result<RunInfo> {
+    run_persistent_with(op, spec, None, on_row, tick, persist)
+}
+
+/// Builds a run's algorithm in place of the tabular ones: another policy class (e.g. the
+/// log-linear policies of [`crate::param`]), behind the same [`algo::Algorithm`] interface.
+pub trait AlgoFactory: Send + Sync + std::fmt::Debug {
+    fn build(&self, spec: &RunSpec) -> crate::error::Result<Box<dyn algo::Algorithm>>;
+    /// Every parameter of the class that affects the results (checkpoint fingerprints).
+    fn fingerprint(&self) -> String;
+    /// What `summary.json` records about the class.
+    fn record(&self) -> serde_json::Value;
+}
+
+/// As [`run_persistent`], with the algorithm built by `factory` when one is given.
+///
+/// # Panics
+/// As [`run`].
+pub fn run_persistent_with(
+    op: &dyn PreferenceOperator,
+    spec: &RunSpec,
+    factory: Option<&dyn AlgoFactory>,
+    on_row: &mut dyn FnMut(&Row) -> crate::error::Result<()>,
+    tick: &mut dyn FnMut(),
     mut persist: Option<Persist>,
 ) -> crate::error::Result<RunInfo> {
     let n = op.n();
@@ -166,9 +191,12 @@ pub fn run_persistent(
         beta: spec.beta,
     };
     let alpha = spec.step.alpha;
-    let mut alg: Box<dyn algo::Algorithm> = match spec.oracle.mode {
-        OracleMode::Pg(p) => Box::new(ApproxNashMp::new(spec.theta0, alpha, p, seed, fidelity)),
-        _ => algo::build(spec.kind, spec.theta0, alpha, spec.schedule),
+    let mut alg: Box<dyn algo::Algorithm> = match (factory, spec.oracle.mode) {
+        (Some(f), _) => f.build(spec)?,
+        (None, OracleMode::Pg(p)) => {
+            Box::new(ApproxNashMp::new(spec.theta0, alpha, p, seed, fidelity))
+        }
+        (None, _) => algo::build(spec.kind, spec.theta0, alpha, spec.schedule),
     };
     let mut cur = CurrentPayoff::new(n);
     // A stochastic algorithm's own payoffs are estimates: it never shares the metrics' exact ones.

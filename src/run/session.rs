@@ -3,7 +3,7 @@
 
 use super::checkpoint::{self, Checkpoint, Fingerprint};
 use super::fingerprint::Hasher;
-use super::{csv_out::MetricsCsv, run_persistent, MetricsMode, Persist, Row, RunInfo, RunSpec};
+use super::{csv_out::MetricsCsv, MetricsMode, Persist, Row, RunInfo, RunSpec};
 use crate::algo::{AlgoKind, Schedule, Step, StepSpec};
 use crate::equilibrium::{self, Equilibrium, EquilibriumParams};
 use crate::error::{Error, Result};
@@ -38,6 +38,9 @@ pub struct SolveConfig {
     pub warnings: Vec<String>,
     /// Checkpoints, resume and interruption; set with [`SolveConfig::with_persist`].
     pub persist: PersistSpec,
+    /// Another policy class than the tabular one (`--policy linear`); set with
+    /// [`SolveConfig::with_policy`].
+    pub policy: Option<Arc<dyn super::AlgoFactory>>,
 }
 
 /// Checkpoints, resume and interruption of a solve that writes to an output folder.
@@ -110,6 +113,7 @@ impl SolveConfig {
             record: serde_json::Value::Null,
             warnings,
             persist: PersistSpec::default(),
+            policy: None,
         })
     }
 
@@ -142,14 +146,26 @@ impl SolveConfig {
             serde_json::to_string(&self.oracle).expect("oracle serialises"),
             Hasher::default().f64s(&self.theta_ref).finish(),
             Hasher::default().f64s(&self.theta0).finish(),
-        )
+        ) + &self
+            .policy
+            .as_ref()
+            .map_or(String::new(), |p| format!(" policy={}", p.fingerprint()))
+    }
+
+    /// Runs every algorithm in the policy class `policy` (which checks the algorithms and the
+    /// oracle itself); call before [`SolveConfig::with_oracle`].
+    pub fn with_policy(mut self, policy: Arc<dyn super::AlgoFactory>) -> Self {
+        self.policy = Some(policy);
+        self
     }
 
     /// Runs every algorithm on sampled preference queries as `oracle` says, after checking that
     /// the mode applies to each of them.
     pub fn with_oracle(mut self, oracle: OracleSpec) -> Result<Self> {
         for &(kind, _) in &self.algos {
-            oracle.check_algo(kind)?;
+            if self.policy.is_none() {
+                oracle.check_algo(kind)?;
+            }
         }
         self.oracle = oracle;
         Ok(self)
@@ -291,9 +307,10 @@ pub fn solve(
             }
             .write(path)
         };
-        let info = run_persistent(
+        let info = super::run_persistent_with(
             op,
             &spec,
+            cfg.policy.as_deref(),
             &mut |r| {
                 on_row(r);
                 match csv.borrow_mut().as_mut() {
@@ -360,6 +377,10 @@ pub fn solve(
             "memory": super::memory::snapshot(),
             "wall_seconds": wall_seconds,
         });
+        let mut summary = summary;
+        if let Some(p) = &cfg.policy {
+            summary["policy"] = p.record();
+        }
         let text = serde_json::to_string_pretty(&summary).expect("summary serialises");
         atomic::write_all(&dir.join("summary.json"), text.as_bytes())?;
         if runs
