@@ -23,7 +23,7 @@ use super::{linalg, LinearClass, Moments};
 use crate::algo::AlgoKind;
 use crate::error::{Error, Result};
 use crate::game::PreferenceOperator;
-use crate::oracle::{stream, unit, Fidelity, Oracle};
+use crate::oracle::{stream, Fidelity, Oracle};
 use rayon::prelude::*;
 
 /// Pairs per chunk of answers; each chunk draws from its own random stream.
@@ -207,12 +207,6 @@ pub fn exact_direction(env: &Env, design: (&[f64], &Moments), opp: (&[f64], &Mom
     linalg::psd_solve(cov, &rhs, class.d(), FISHER_RCOND).0
 }
 
-/// The uniforms of one role of one estimate.
-fn uniforms(seed: u64, call: u64, role: u64, count: usize) -> Vec<f64> {
-    let mut rng = stream(seed, &[TAG, call, role]);
-    (0..count).map(|_| unit(&mut rng)).collect()
-}
-
 /// The sampled natural-gradient direction from `batch` pairs; also used by the tests.
 pub fn sampled_direction(
     class: &LinearClass,
@@ -225,16 +219,15 @@ pub fn sampled_direction(
 ) -> Vec<f64> {
     let b = batch as usize;
     let (ys, ops) = match opp {
-        // One policy: one pass draws both sides.
+        // One policy: one set of draws gives both sides.
         None => {
-            let u = uniforms(seed, call, 0, 2 * b);
-            let mut all = class.sample(design.0, design.1, &u);
+            let mut all = class.draws(design.0, design.1, 2 * b, seed, &[TAG, call, 0]);
             let ops = all.split_off(b);
             (all, ops)
         }
         Some(o) => (
-            class.sample(design.0, design.1, &uniforms(seed, call, 0, b)),
-            class.sample(o.0, o.1, &uniforms(seed, call, 1, b)),
+            class.draws(design.0, design.1, b, seed, &[TAG, call, 0]),
+            class.draws(o.0, o.1, b, seed, &[TAG, call, 1]),
         ),
     };
     let rhs = sampled_rhs(class, oracle, design.1, &ys, &ops, seed, call);

@@ -30,6 +30,8 @@ use std::path::Path;
 
 /// Below this many actions the passes run sequentially (same chunks, same result).
 const PAR_MIN: usize = 1 << 16;
+/// Draws per block of [`LinearClass::draws`]; each block has its own random stream.
+pub const DRAWS_PER_BLOCK: usize = 4096;
 
 /// Action features `φ` (`n × d`), stored by column.
 #[derive(Clone, Debug)]
@@ -196,13 +198,15 @@ pub struct Moments {
     pub cov: Option<Vec<f64>>,
     /// `log Σ_{y ∈ chunk c} exp(s(y))` per chunk of [`CHUNK`] actions.
     pub chunk_log_w: Vec<f64>,
+    /// `max_y s(y)` (the rejection sampler's envelope).
+    pub max_score: f64,
 }
 
 /// One chunk's partial sums, relative to its own maximum score.
 struct Part {
     max: f64,
     w: f64,
-    /// `Σ w φ` (d) then `Σ w φφᵀ` (d², if asked).
+    /// `Σ w φ` (d) then the upper triangle of `Σ w φφᵀ` (if asked), row by row.
     sums: Vec<f64>,
 }
 
@@ -214,6 +218,11 @@ pub struct LinearClass<'a> {
     log_mu: Option<Cow<'a, [f64]>>,
     /// `M` (`d × d`, row-major, skew) when the game is realizable in these features.
     skew: Option<Vec<f64>>,
+    /// A reference inside the class, `μ ∝ exp(θ_μ·φ)` (with `log_mu = None`); `None`: uniform.
+    theta_mu: Option<Vec<f64>>,
+    /// `log Σ_y exp(s_0(y))` of the reference's unnormalised scores: `log n` for uniform `μ`,
+    /// `0` for a given `log μ`.
+    offset: f64,
 }
 
 impl<'a> LinearClass<'a> {
@@ -230,11 +239,33 @@ impl<'a> LinearClass<'a> {
         let d = feats.d();
         assert!(log_mu.as_ref().is_none_or(|m| m.len() == feats.n()));
         assert!(skew.as_ref().is_none_or(|m| m.len() == d * d));
+        let offset = if log_mu.is_none() {
+            (feats.n() as f64).ln()
+        } else {
+            0.0
+        };
         LinearClass {
             feats,
             log_mu,
             skew,
+            theta_mu: None,
+            offset,
         }
+    }
+
+    /// The same class with the reference `μ ∝ exp(θ_μ·φ)` (a reference policy inside the class,
+    /// stored as `d` numbers, e.g. a "fine-tuned" start away from the equilibrium); `π_θ` is
+    /// then `∝ exp((θ_μ + θ)·φ)` and `π_0 = μ`.
+    ///
+    /// # Panics
+    /// If the class already has a reference or `theta_mu` has the wrong length.
+    pub fn with_reference_params(mut self, theta_mu: Vec<f64>) -> Self {
+        assert!(self.log_mu.is_none() && theta_mu.len() == self.d());
+        self.theta_mu = Some(theta_mu);
+        let zero = vec![0.0; self.d()];
+        self.offset = 0.0;
+        self.offset = self.moments(&zero, false).log_z;
+        self
     }
 
     pub fn features(&self) -> &Features<'a> {
@@ -257,53 +288,88 @@ impl<'a> LinearClass<'a> {
             feats: self.feats.into_owned(),
             log_mu: self.log_mu.map(|m| Cow::Owned(m.into_owned())),
             skew: self.skew,
+            theta_mu: self.theta_mu,
+            offset: self.offset,
         }
     }
 
     /// `s(y) = log μ(y) + θ·φ(y)` (for uniform `μ`, without the constant `−log n`).
     #[inline]
     pub fn score(&self, theta: &[f64], i: usize) -> f64 {
-        let base = self.log_mu.as_ref().map_or(0.0, |m| m[i]);
-        base + self.feats.dot(i, theta)
-    }
-
-    /// The normaliser's offset: `log n` for uniform `μ` (whose scores omit `−log n`), else 0.
-    fn mu_offset(&self) -> f64 {
-        if self.log_mu.is_none() {
-            (self.n() as f64).ln()
-        } else {
-            0.0
+        match (&self.log_mu, &self.theta_mu) {
+            (Some(m), _) => m[i] + self.feats.dot(i, theta),
+            (None, Some(t0)) => {
+                let mut s = 0.0;
+                for k in 0..t0.len() {
+                    s += self.feats.cols[k][i] * (t0[k] + theta[k]);
+                }
+                s
+            }
+            (None, None) => self.feats.dot(i, theta),
         }
     }
 
-    /// `A(θ)`, `m(π_θ)` and, if `cov`, `Cov_π(φ)`: one pass over fixed chunks.
+    /// `θ_μ` of a reference inside the class.
+    pub fn reference_params(&self) -> Option<&[f64]> {
+        self.theta_mu.as_deref()
+    }
+
+    /// The normaliser's offset: the log-normaliser of the reference's scores (`log n` for
+    /// uniform `μ`, whose scores omit `−log n`; 0 for a given normalised `log μ`).
+    fn mu_offset(&self) -> f64 {
+        self.offset
+    }
+
+    /// The scores `s(y)` of the actions `lo..hi` into `out`, column by column.
+    fn scores_into(&self, theta: &[f64], lo: usize, out: &mut [f64]) {
+        let hi = lo + out.len();
+        match (&self.log_mu, &self.theta_mu) {
+            (Some(m), _) => out.copy_from_slice(&m[lo..hi]),
+            _ => out.iter_mut().for_each(|o| *o = 0.0),
+        }
+        for (k, col) in self.feats.cols.iter().enumerate() {
+            let t = theta[k] + self.theta_mu.as_ref().map_or(0.0, |t0| t0[k]);
+            if t != 0.0 {
+                for (o, c) in out.iter_mut().zip(&col[lo..hi]) {
+                    *o += t * c;
+                }
+            }
+        }
+    }
+
+    /// `A(θ)`, `m(π_θ)` and, if `cov`, `Cov_π(φ)`: one pass over fixed chunks (scores column
+    /// by column, a vectorised `exp`, then the weighted sums), chunks combined in order.
     pub fn moments(&self, theta: &[f64], cov: bool) -> Moments {
         let d = self.d();
         assert_eq!(theta.len(), d);
-        let width = d + if cov { d * d } else { 0 };
+        let width = d + if cov { d * (d + 1) / 2 } else { 0 };
         let n = self.n();
         let part = |c: usize| -> Part {
             let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
-            let mut s: Vec<f64> = (lo..hi).map(|i| self.score(theta, i)).collect();
+            let mut s = vec![0.0; hi - lo];
+            self.scores_into(theta, lo, &mut s);
             let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            s.iter_mut().for_each(|x| *x -= max);
+            let mut e = vec![0.0; hi - lo];
+            crate::kernels::exp::exp_slice(&s, &mut e);
+            let w: f64 = e.iter().sum();
             let mut sums = vec![0.0; width];
-            let mut w = 0.0;
-            let mut phi = vec![0.0; d];
-            for (j, sj) in s.iter_mut().enumerate() {
-                let e = (*sj - max).exp();
-                w += e;
-                let i = lo + j;
-                for k in 0..d {
-                    phi[k] = self.feats.cols[k][i];
-                    sums[k] += e * phi[k];
-                }
-                if cov {
-                    let sq = &mut sums[d..];
-                    for a in 0..d {
-                        let ea = e * phi[a];
-                        for b in a..d {
-                            sq[a * d + b] += ea * phi[b];
-                        }
+            for (k, sk) in sums.iter_mut().take(d).enumerate() {
+                let col = &self.feats.cols[k][lo..hi];
+                *sk = e.iter().zip(col).map(|(a, b)| a * b).sum();
+            }
+            if cov {
+                let mut at = d;
+                for a in 0..d {
+                    let ca = &self.feats.cols[a][lo..hi];
+                    // s ← e·φ_a, reused for every b ≥ a.
+                    for ((x, ei), fa) in s.iter_mut().zip(&e).zip(ca) {
+                        *x = ei * fa;
+                    }
+                    for b in a..d {
+                        let cb = &self.feats.cols[b][lo..hi];
+                        sums[at] = s.iter().zip(cb).map(|(x, y)| x * y).sum();
+                        at += 1;
                     }
                 }
             }
@@ -333,9 +399,11 @@ impl<'a> LinearClass<'a> {
         let mean: Vec<f64> = sums[..d].iter().map(|s| s / w).collect();
         let cov = cov.then(|| {
             let mut c = vec![0.0; d * d];
+            let mut at = d;
             for a in 0..d {
                 for b in a..d {
-                    let v = sums[d + a * d + b] / w - mean[a] * mean[b];
+                    let v = sums[at] / w - mean[a] * mean[b];
+                    at += 1;
                     c[a * d + b] = v;
                     c[b * d + a] = v;
                 }
@@ -348,6 +416,7 @@ impl<'a> LinearClass<'a> {
             mean,
             cov,
             chunk_log_w,
+            max_score: top,
         }
     }
 
@@ -459,6 +528,65 @@ impl<'a> LinearClass<'a> {
             }
         }
         res
+    }
+
+    /// `count` independent draws from `π_θ`, in fixed blocks of [`DRAWS_PER_BLOCK`], block `b`
+    /// from the stream `stream(seed, [coords.., b])`. When `μ` is uniform or inside the class,
+    /// by rejection from uniform proposals under the envelope `exp(max s)` (expected
+    /// `exp(max s − log Σ exp s)·n` proposals per draw, `O(d)` each: free of `n`); otherwise,
+    /// or when that expectation exceeds `n/8` proposals per block of draws, by inversion
+    /// ([`LinearClass::sample`], `O(n·d)`).
+    pub fn draws(
+        &self,
+        theta: &[f64],
+        mom: &Moments,
+        count: usize,
+        seed: u64,
+        coords: &[u64],
+    ) -> Vec<usize> {
+        let n = self.n();
+        let blocks = count.div_ceil(DRAWS_PER_BLOCK);
+        let rng_of = |b: usize| {
+            let mut c = coords.to_vec();
+            c.push(b as u64);
+            crate::oracle::stream(seed, &c)
+        };
+        // Acceptance probability of a uniform proposal.
+        let accept = (mom.log_z + self.mu_offset() - (n as f64).ln() - mom.max_score).exp();
+        let rejection = self.log_mu.is_none()
+            && accept > 0.0
+            && (DRAWS_PER_BLOCK as f64 / accept) < (n as f64 / 8.0).max(4096.0);
+        if !rejection {
+            let u: Vec<f64> = (0..blocks)
+                .flat_map(|b| {
+                    let len = DRAWS_PER_BLOCK.min(count - b * DRAWS_PER_BLOCK);
+                    let mut rng = rng_of(b);
+                    (0..len)
+                        .map(move |_| crate::oracle::unit(&mut rng))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            return self.sample(theta, mom, &u);
+        }
+        let block = |b: usize| -> Vec<usize> {
+            let len = DRAWS_PER_BLOCK.min(count - b * DRAWS_PER_BLOCK);
+            let mut rng = rng_of(b);
+            let mut out = Vec::with_capacity(len);
+            while out.len() < len {
+                let y = ((crate::oracle::unit(&mut rng) * n as f64) as usize).min(n - 1);
+                let a = (self.score(theta, y) - mom.max_score).exp();
+                if crate::oracle::unit(&mut rng) < a {
+                    out.push(y);
+                }
+            }
+            out
+        };
+        let parts: Vec<Vec<usize>> = if blocks < 2 {
+            (0..blocks).map(block).collect()
+        } else {
+            (0..blocks).into_par_iter().map(block).collect()
+        };
+        parts.into_iter().flatten().collect()
     }
 
     /// `v = M m` for a realizable class.

@@ -9,6 +9,7 @@ mod goldens;
 mod layouts;
 mod oracle;
 mod pairwise;
+mod param;
 mod robust;
 mod sweep;
 mod util;
