@@ -70,7 +70,7 @@ fn linear_policy_equals_tabular_nash_mp_on_a_realizable_game() {
     let (head, rows) = read_csv(&lin.join("metrics.csv"));
     let kl = head.iter().position(|h| h == "kl_star").unwrap();
     let bound = head.iter().position(|h| h == "bound").unwrap();
-    let last = rows.iter().filter(|r| r[0] == "nash-mp").last().unwrap();
+    let last = rows.iter().rfind(|r| r[0] == "nash-mp").unwrap();
     let (k, b): (f64, f64) = (last[kl].parse().unwrap(), last[bound].parse().unwrap());
     assert!(k <= b && k < 1e-3, "kl_star {k} vs bound {b}");
     let summary = std::fs::read_to_string(lin.join("summary.json")).unwrap();
@@ -120,7 +120,7 @@ fn sampled_linear_policy_does_not_depend_on_threads() {
     }
     // Queries counted exactly: 2B per Nash-MP iteration, B per OMWU iteration plus B at start.
     let (_, rows) = read_csv(&one.join("metrics.csv"));
-    let q = |algo: &str| rows.iter().filter(|r| r[0] == algo).last().unwrap()[2].clone();
+    let q = |algo: &str| rows.iter().rfind(|r| r[0] == algo).unwrap()[2].clone();
     assert_eq!(q("nash-mp"), (8 * 2 * 9000).to_string());
     assert_eq!(q("omwu"), (9 * 9000).to_string());
 }
