@@ -1,4 +1,4 @@
-//! Measurements for sampled preference queries (MATH.md §6); not part of the test suite.
+//! Measurements for sampled preference queries (docs/math.md §6); not part of the test suite.
 //!
 //! ```sh
 //! # A dense 1000-action mixture game (Bradley–Terry + cyclic) for `nashmp solve --oracle pg`:
@@ -27,7 +27,7 @@ fn mixture_entry(n: usize, seed: u64, i: usize, j: usize) -> f64 {
 }
 
 /// `P[i][j] = ½ + ¼(s_i − s_j) + ¼ r_i r_j sin(φ_i − φ_j)`: a linear skill plus a disc game
-/// (MATH.md §7, rank 4), in `[0, 1]` for `s, r ∈ [0, 1]`.
+/// (docs/math.md §7, rank 4), in `[0, 1]` for `s, r ∈ [0, 1]`.
 struct SkillDisc {
     s: Vec<f64>,
     /// `r cos φ`, `r sin φ`.

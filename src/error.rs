@@ -58,7 +58,7 @@ pub enum Error {
         j: usize,
         value: f64,
     },
-    #[error("{path}: not skew-consistent: P[{i}][{j}] + P[{j}][{i}] = {pij} + {pji} = {sum}, off from 1 by more than tol = {tol}")]
+    #[error("{path}: not skew-consistent: P[{i}][{j}] + P[{j}][{i}] = {pij} + {pji} = {sum}, off from 1 by more than tol = {tol:e}")]
     NotSkewSymmetric {
         path: PathBuf,
         i: usize,
@@ -90,8 +90,23 @@ pub enum Error {
     },
     #[error("{what}: {reason}")]
     BadVector { what: String, reason: String },
+    #[error("{path}: {reason}")]
+    Output { path: PathBuf, reason: String },
+    #[error("{}: this looks like a text matrix, not a .npy file or a nashmp container; import it first: nashmp convert {} {}", path.display(), path.display(), npy.display())]
+    TextGame { path: PathBuf, npy: PathBuf },
+    #[error("{path}: the written file failed its check and was removed: {reason}")]
+    Rejected { path: PathBuf, reason: String },
+    /// A parameter (a command-line value or its equivalent in the library) breaks its rule.
     #[error("invalid parameter: {0}")]
     Param(String),
+    /// `source` happened while doing `what` (e.g. one run of a sweep); the cause is kept, and
+    /// printed after `what` by `{:#}` (anyhow) or by walking [`std::error::Error::source`].
+    #[error("{what}")]
+    Context {
+        what: String,
+        #[source]
+        source: Box<Error>,
+    },
     #[error("{path}: not a valid nashmp checkpoint: {reason}")]
     Checkpoint { path: PathBuf, reason: String },
     #[error("cannot resume from {path}: the {what} changed since the checkpoint was written (then: {saved}; now: {now}); run without --resume to start over")]
@@ -108,6 +123,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// Wraps `self` as the cause of a failure while doing `what`.
+    pub fn context(self, what: impl Into<String>) -> Self {
+        Error::Context {
+            what: what.into(),
+            source: Box::new(self),
+        }
+    }
+
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
@@ -117,3 +140,21 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod context_tests {
+    use super::Error;
+
+    #[test]
+    fn context_keeps_its_cause() {
+        let e = Error::io("g.npy", std::io::Error::other("gone")).context("mmd at β = 0.1");
+        assert_eq!(e.to_string(), "mmd at β = 0.1");
+        let cause = std::error::Error::source(&e).expect("a cause");
+        let cause = cause.downcast_ref::<Box<Error>>().expect("the boxed cause");
+        assert!(matches!(**cause, Error::Io { .. }));
+        assert_eq!(
+            format!("{:#}", anyhow::Error::from(e)),
+            "mmd at β = 0.1: g.npy: gone"
+        );
+    }
+}

@@ -42,6 +42,7 @@ pub mod pairwise;
 pub mod param;
 pub mod policy;
 pub mod run;
+pub mod storage;
 pub mod sweep;
 
 pub use error::{Error, Result};

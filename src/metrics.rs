@@ -1,9 +1,11 @@
-//! The metrics of MATH.md §5: distances to `π*` and certificates that need no `π*`.
+//! The metrics of docs/math.md §5: distances to `π*` and certificates that need no `π*`.
 
 use crate::kernels::vector::{logsumexp_by, span_by, sum_by};
 
-/// One iterate's metrics; `None` where a metric does not apply or was not computed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+/// One iterate's metrics; `None` where a metric does not apply or was not computed. Serialised
+/// as an object keyed by [`Metric::name`] (floats by their bits inside a checkpoint, see
+/// [`crate::io::blobfile::bits`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Metrics {
     pub kl_star: Option<f64>,
     pub kl_star_rev: Option<f64>,
@@ -15,34 +17,165 @@ pub struct Metrics {
     pub bound: Option<f64>,
 }
 
+/// The metrics, in the order of their columns: this table names every metric column of
+/// `metrics.csv` and `runs.csv` and every metric a checkpoint saves. Adding a metric is one
+/// variant here, one field of [`Metrics`] and one arm of [`Metric::slot`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Metric {
+    KlStar,
+    KlStarRev,
+    SpanStar,
+    Exploit,
+    Gap,
+    Exploit0,
+    Residual,
+    Bound,
+}
+
+impl Metric {
+    /// Every metric, in column order.
+    pub const ALL: [Metric; 8] = [
+        Metric::KlStar,
+        Metric::KlStarRev,
+        Metric::SpanStar,
+        Metric::Exploit,
+        Metric::Gap,
+        Metric::Exploit0,
+        Metric::Residual,
+        Metric::Bound,
+    ];
+    /// How many metrics there are.
+    pub const COUNT: usize = Metric::ALL.len();
+
+    /// The column name (also the key in checkpoints and the field of [`Metrics`]).
+    pub fn name(self) -> &'static str {
+        self.name_const()
+    }
+
+    const fn name_const(self) -> &'static str {
+        match self {
+            Metric::KlStar => "kl_star",
+            Metric::KlStarRev => "kl_star_rev",
+            Metric::SpanStar => "span_star",
+            Metric::Exploit => "exploit",
+            Metric::Gap => "gap",
+            Metric::Exploit0 => "exploit0",
+            Metric::Residual => "residual",
+            Metric::Bound => "bound",
+        }
+    }
+
+    /// Position in column order.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The metric of that name.
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// This metric's value in `m`.
+    pub fn get(self, m: &Metrics) -> Option<f64> {
+        let mut m = *m;
+        *self.slot(&mut m)
+    }
+
+    /// This metric's field of `m`.
+    pub fn slot(self, m: &mut Metrics) -> &mut Option<f64> {
+        match self {
+            Metric::KlStar => &mut m.kl_star,
+            Metric::KlStarRev => &mut m.kl_star_rev,
+            Metric::SpanStar => &mut m.span_star,
+            Metric::Exploit => &mut m.exploit,
+            Metric::Gap => &mut m.gap,
+            Metric::Exploit0 => &mut m.exploit0,
+            Metric::Residual => &mut m.residual,
+            Metric::Bound => &mut m.bound,
+        }
+    }
+
+    /// A CSV header: the columns `before`, every metric's name, then the columns `after`.
+    pub fn header(before: &[&str], after: &[&str]) -> String {
+        let names = Metric::ALL.map(Metric::name);
+        [before, &names[..], after].concat().join(",")
+    }
+}
+
 impl Metrics {
-    /// The values in column order: `kl_star, kl_star_rev, span_star, exploit, gap, exploit0,
-    /// residual, bound` (the order of `metrics.csv`).
-    pub fn values(&self) -> [Option<f64>; 8] {
-        [
-            self.kl_star,
-            self.kl_star_rev,
-            self.span_star,
-            self.exploit,
-            self.gap,
-            self.exploit0,
-            self.residual,
-            self.bound,
-        ]
+    /// The values in column order ([`Metric::ALL`]).
+    pub fn values(&self) -> [Option<f64>; Metric::COUNT] {
+        Metric::ALL.map(|k| k.get(self))
     }
 
     /// The inverse of [`Metrics::values`].
-    pub fn from_values(v: [Option<f64>; 8]) -> Self {
-        Metrics {
-            kl_star: v[0],
-            kl_star_rev: v[1],
-            span_star: v[2],
-            exploit: v[3],
-            gap: v[4],
-            exploit0: v[5],
-            residual: v[6],
-            bound: v[7],
+    pub fn from_values(v: [Option<f64>; Metric::COUNT]) -> Self {
+        let mut m = Metrics::default();
+        for k in Metric::ALL {
+            *k.slot(&mut m) = v[k.index()];
         }
+        m
+    }
+}
+
+/// One metric's value, serialised as [`crate::io::blobfile::bits::opt`] says.
+struct Value(Option<f64>);
+
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::io::blobfile::bits::opt::serialize(&self.0, s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::io::blobfile::bits::opt::deserialize(d).map(Value)
+    }
+}
+
+impl serde::Serialize for Metrics {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Metrics", Metric::COUNT)?;
+        for k in Metric::ALL {
+            st.serialize_field(k.name(), &Value(k.get(self)))?;
+        }
+        st.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Metrics {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Metrics;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("metrics keyed by name")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Metrics, A::Error> {
+                let mut m = Metrics::default();
+                while let Some(key) = a.next_key::<String>()? {
+                    let k = Metric::from_name(&key).ok_or_else(|| {
+                        serde::de::Error::custom(format!("unknown metric {key:?}"))
+                    })?;
+                    *k.slot(&mut m) = a.next_value::<Value>()?.0;
+                }
+                Ok(m)
+            }
+        }
+        const NAMES: [&str; Metric::COUNT] = {
+            let mut n = [""; Metric::COUNT];
+            let mut i = 0;
+            while i < Metric::COUNT {
+                n[i] = Metric::ALL[i].name_const();
+                i += 1;
+            }
+            n
+        };
+        d.deserialize_struct("Metrics", &NAMES, V)
     }
 }
 
@@ -103,7 +236,7 @@ pub fn add_star(m: &mut Metrics, theta: &[f64], theta_star: &[f64]) {
     m.span_star = Some(span_diff(theta, theta_star));
 }
 
-/// Nash-MP's guarantee `(1 + αβ)^{−k} · KL(π*‖π_0)` (MATH.md §4).
+/// Nash-MP's guarantee `(1 + αβ)^{−k} · KL(π*‖π_0)` (docs/math.md §4).
 pub fn bound(alpha: f64, beta: f64, k: u64, kl0: f64) -> f64 {
     kl0 * (-(k as f64) * (alpha * beta).ln_1p()).exp()
 }
@@ -111,6 +244,27 @@ pub fn bound(alpha: f64, beta: f64, k: u64, kl0: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_table_is_in_order_and_covers_every_field() {
+        for (i, k) in Metric::ALL.into_iter().enumerate() {
+            assert_eq!(k.index(), i);
+            assert_eq!(Metric::from_name(k.name()), Some(k));
+        }
+        // Each metric owns its own field: setting one sets exactly one value.
+        for k in Metric::ALL {
+            let mut m = Metrics::default();
+            *k.slot(&mut m) = Some(1.0);
+            let v = m.values();
+            assert_eq!(v.iter().filter(|x| x.is_some()).count(), 1);
+            assert_eq!(v[k.index()], Some(1.0));
+            assert_eq!(Metrics::from_values(v), m);
+        }
+        assert_eq!(
+            Metric::header(&["a"], &["z"]),
+            "a,kl_star,kl_star_rev,span_star,exploit,gap,exploit0,residual,bound,z"
+        );
+    }
 
     #[test]
     fn closed_forms() {

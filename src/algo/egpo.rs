@@ -35,9 +35,6 @@ impl Algorithm for Egpo {
     fn theta(&self) -> &[f64] {
         &self.theta
     }
-    fn queries_per_iter(&self) -> u64 {
-        2
-    }
     fn state(&self) -> super::AlgoState {
         super::AlgoState::theta_only(&self.theta)
     }

@@ -25,9 +25,6 @@ impl Algorithm for Mmd {
     fn theta(&self) -> &[f64] {
         &self.theta
     }
-    fn queries_per_iter(&self) -> u64 {
-        1
-    }
     fn state(&self) -> super::AlgoState {
         super::AlgoState::theta_only(&self.theta)
     }

@@ -1,4 +1,4 @@
-//! Nash-MP and its baselines (MATH.md §3), all in `f64` log space, sharing the prox step.
+//! Nash-MP and its baselines (docs/math.md §3), all in `f64` log space, sharing the prox step.
 //!
 //! An algorithm owns its iterate `θ_k = log π_k` and advances it with [`Algorithm::step`]; it sees
 //! the game only through [`PreferenceOperator`]. The payoff of the current iterate, `g(π_k)`, is
@@ -14,7 +14,7 @@ mod nash_mp;
 mod omwu;
 pub mod params;
 
-pub use params::{AlgoKind, Schedule, Step, StepSpec};
+pub use params::{AlgoInfo, AlgoKind, Schedule, Step, StepSpec};
 
 use crate::game::{payoff, PreferenceOperator};
 use crate::kernels::vector;
@@ -92,18 +92,21 @@ impl CurrentPayoff {
     }
 }
 
-/// One of the algorithms of MATH.md §3.
+/// One of the algorithms of docs/math.md §3.
 pub trait Algorithm: Send {
     fn kind(&self) -> AlgoKind;
     /// The current iterate `θ_k` (normalised log-probabilities).
     fn theta(&self) -> &[f64];
     /// Advances `θ_k → θ_{k+1}`; `cur` gives `g(π_k)`.
     fn step(&mut self, ctx: &Context, cur: &mut CurrentPayoff);
-    /// Operator applications per iteration.
-    fn queries_per_iter(&self) -> u64;
-    /// Operator applications before the first iteration's own (OMWU's `g(π_0)`).
+    /// Operator applications per iteration (by default, its row of [`AlgoKind::TABLE`]).
+    fn queries_per_iter(&self) -> u64 {
+        self.kind().info().queries_per_iter
+    }
+    /// Operator applications before the first iteration's own (OMWU's `g(π_0)`; by default,
+    /// its row of [`AlgoKind::TABLE`]).
     fn initial_queries(&self) -> u64 {
-        0
+        self.kind().info().initial_queries
     }
     /// Oracle queries made so far, for algorithms that count their own (sampled preference
     /// queries); `None`: `initial_queries + k · queries_per_iter`.
@@ -123,8 +126,10 @@ pub trait Algorithm: Send {
 
 /// An algorithm's internal state: its vectors (each of length `n`) and counters, in an order
 /// each algorithm defines.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AlgoState {
+    #[serde(with = "crate::io::blobfile::f64s_list")]
     pub vectors: Vec<Vec<f64>>,
     pub counters: Vec<u64>,
 }
@@ -163,20 +168,12 @@ impl AlgoState {
     }
 }
 
-/// Builds an algorithm starting from `theta0` with step `alpha`.
+/// Builds an algorithm starting from `theta0` with step `alpha` (see [`AlgoKind::TABLE`]).
 pub fn build(kind: AlgoKind, theta0: &[f64], alpha: f64, schedule: Schedule) -> Box<dyn Algorithm> {
-    let n = theta0.len();
-    match kind {
-        AlgoKind::NashMp => Box::new(nash_mp::NashMp::new(theta0, alpha)),
-        AlgoKind::Mmd => Box::new(mmd::Mmd::new(theta0, alpha)),
-        AlgoKind::Omwu => Box::new(omwu::Omwu::new(theta0, alpha)),
-        AlgoKind::Egpo => Box::new(egpo::Egpo::new(theta0, alpha)),
-        AlgoKind::NashMd => Box::new(nash_md::NashMd::new(theta0, alpha, schedule)),
-        AlgoKind::Mwu => Box::new(mwu::Mwu::new(theta0, alpha, n)),
-    }
+    (kind.info().build)(theta0, alpha, schedule)
 }
 
-/// `out = prox(c, g) = norm((c + αβ θ_μ + α g) / (1 + αβ))` (MATH.md §2).
+/// `out = prox(c, g) = norm((c + αβ θ_μ + α g) / (1 + αβ))` (docs/math.md §2).
 pub fn prox(ctx: &Context, alpha: f64, c: &[f64], g: &[f64], out: &mut [f64]) {
     let ab = alpha * ctx.beta;
     let s = 1.0 / (1.0 + ab);

@@ -40,9 +40,6 @@ impl Algorithm for Mwu {
     fn theta(&self) -> &[f64] {
         &self.theta
     }
-    fn queries_per_iter(&self) -> u64 {
-        1
-    }
     fn step(&mut self, ctx: &Context, cur: &mut CurrentPayoff) {
         let g = cur.get(ctx.op, &self.theta);
         let (theta, a) = (&self.theta, self.alpha);

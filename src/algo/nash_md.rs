@@ -44,9 +44,6 @@ impl Algorithm for NashMd {
     fn theta(&self) -> &[f64] {
         &self.theta
     }
-    fn queries_per_iter(&self) -> u64 {
-        1
-    }
     /// `[θ]` and the iteration counter of the schedule.
     fn state(&self) -> super::AlgoState {
         super::AlgoState {

@@ -32,12 +32,6 @@ impl Algorithm for Omwu {
     fn theta(&self) -> &[f64] {
         &self.theta
     }
-    fn queries_per_iter(&self) -> u64 {
-        1
-    }
-    fn initial_queries(&self) -> u64 {
-        1
-    }
     /// `[θ]` before the first step, `[θ, g_prev]` after.
     fn state(&self) -> super::AlgoState {
         let mut vectors = vec![self.theta.clone()];

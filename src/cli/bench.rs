@@ -12,14 +12,17 @@ use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Games (.npy or nashmp containers) to compare.
+    /// Games (.npy matrices or nashmp containers, .nmp) to compare.
     #[arg(required = true)]
     pub games: Vec<PathBuf>,
     /// Repetitions of each contender.
     #[arg(long, default_value_t = 20)]
     pub reps: usize,
-    /// Also time a batched apply of K vectors against K single applies.
-    #[arg(long)]
+    /// Also time a batched apply of K vectors (1..=16) against K single applies.
+    #[arg(long, value_name = "K")]
+    pub vectors: Option<usize>,
+    /// Deprecated spelling of --vectors (`solve --batch` is the policy-gradient batch).
+    #[arg(long, hide = true, conflicts_with = "vectors")]
     pub batch: Option<usize>,
     /// Also time the scalar twins (dense games).
     #[arg(long)]
@@ -31,14 +34,20 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-type Contender<'a> = (String, u64, Box<dyn FnMut() + 'a>);
+/// (label, bytes read per call, matrix entries processed per call — `k·n²` for a batch of `k`
+/// vectors —, the call).
+type Contender<'a> = (String, u64, f64, Box<dyn FnMut() + 'a>);
 
-pub fn run(a: BenchArgs) -> anyhow::Result<()> {
+pub fn run(mut a: BenchArgs) -> anyhow::Result<()> {
+    if a.batch.is_some() {
+        super::deprecated("bench --batch", "--vectors");
+        a.vectors = a.batch;
+    }
     if a.reps == 0 {
         anyhow::bail!("--reps must be at least 1");
     }
-    if a.batch.is_some_and(|k| k == 0 || k > 16) {
-        anyhow::bail!("--batch must be in 1..=16");
+    if a.vectors.is_some_and(|k| k == 0 || k > 16) {
+        anyhow::bail!("invalid parameter: --vectors must be in 1..=16");
     }
     let games: Vec<Box<dyn PreferenceOperator>> = a
         .games
@@ -51,6 +60,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     contenders.push((
         format!("plain_sum {}", a.games[0].display()),
         (words.len() * 4) as u64,
+        words.len() as f64,
         Box::new(move || {
             std::hint::black_box(plain_sum(words, true));
         }),
@@ -64,8 +74,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let label = format!("apply {} ({})", path.display(), g.layout());
         let bytes = g.stored_bytes();
         let gref = g.as_ref();
-        contenders.push((label, bytes, Box::new(move || gref.apply(&x, &mut out))));
-        if let Some(k) = a.batch {
+        let nn = (n as f64) * (n as f64);
+        contenders.push((label, bytes, nn, Box::new(move || gref.apply(&x, &mut out))));
+        if let Some(k) = a.vectors {
             let xs: Vec<Vec<f64>> = (0..k)
                 .map(|v| {
                     (0..n)
@@ -77,6 +88,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             contenders.push((
                 format!("batch{k} {}", path.display()),
                 bytes,
+                k as f64 * nn,
                 Box::new(move || {
                     let xr: Vec<&[f64]> = xs.iter().map(|v| &v[..]).collect();
                     let mut or: Vec<&mut [f64]> = outs.iter_mut().map(|v| &mut v[..]).collect();
@@ -96,41 +108,55 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
                 contenders.push((
                     format!("scalar {}", path.display()),
                     bytes,
+                    (n as f64) * (n as f64),
                     Box::new(move || d.apply(&x, &mut out)),
                 ));
             }
         }
     }
     for c in contenders.iter_mut() {
-        (c.2)(); // warm-up: pages the files in
+        (c.3)(); // warm-up: pages the files in
     }
     let mut times = vec![Vec::with_capacity(a.reps); contenders.len()];
     for _ in 0..a.reps {
         for (c, t) in contenders.iter_mut().zip(times.iter_mut()) {
             let s = Instant::now();
-            (c.2)();
+            (c.3)();
             t.push(s.elapsed().as_secs_f64());
         }
     }
-    println!(
+    say!(
         "threads={}  reps={}  (medians of interleaved runs)",
         rayon::current_num_threads(),
         a.reps
     );
     let med: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
-    let first_apply = med.get(1).copied().unwrap_or(f64::NAN);
-    for ((label, bytes, _), m) in contenders.iter().zip(&med) {
-        println!(
-            "{label:<60} {:>10.3} ms {:>8.2} GB/s  {:>6.3}× first apply",
+    // Every row is framed the same way: entries processed per second (a batch of k vectors
+    // processes k·n² entries per pass), relative to the first game's single apply, so that
+    // games of different n compare per entry and a batch row's ratio is its speed-up.
+    let rate = |c: &Contender, m: f64| c.2 / m;
+    let first_apply = contenders.get(1).map_or(f64::NAN, |c| rate(c, med[1]));
+    say!(
+        "{:<60} {:>13} {:>13} {:>15}  vs first apply (per entry)",
+        "contender",
+        "median",
+        "bytes read",
+        "matrix entries"
+    );
+    for (c, m) in contenders.iter().zip(&med) {
+        say!(
+            "{:<60} {:>10.3} ms {:>8.2} GB/s {:>10.3} G/s  {:>6.3}×",
+            c.0,
             m * 1e3,
-            *bytes as f64 / m / 1e9,
-            first_apply / m
+            c.1 as f64 / m / 1e9,
+            rate(c, *m) / 1e9,
+            rate(c, *m) / first_apply
         );
     }
-    if let Some(k) = a.batch {
+    if let Some(k) = a.vectors {
         for (gi, path) in a.games.iter().enumerate() {
             let (single, batch) = (med[1 + 2 * gi], med[2 + 2 * gi]);
-            println!(
+            say!(
                 "batch of {k} on {}: {:.2}× the throughput of {k} single applies",
                 path.display(),
                 k as f64 * single / batch

@@ -85,17 +85,18 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         &mut || {},
     )?;
     let (eq, _) = report.equilibrium.as_ref().expect("full metrics");
-    println!("nashmp demo: generalised rock-paper-scissors, n = {}, β = {DEMO_BETA}, non-uniform reference", g.n());
-    println!(
+    say!("nashmp demo: generalised rock-paper-scissors, n = {}, β = {DEMO_BETA}, non-uniform reference", g.n());
+    say!(
         "π* certified: fixed-point residual {:.1e}, exploitability {:.1e}\n",
-        eq.residual, eq.exploit
+        eq.residual,
+        eq.exploit
     );
-    println!("KL(π*‖π) after a budget of operator queries (lower is better; 'bound' is Nash-MP's guarantee):\n");
-    print!("{:<9}", "queries");
+    say!("KL(π*‖π) after a budget of operator queries (lower is better; 'bound' is Nash-MP's guarantee):\n");
+    say_part!("{:<9}", "queries");
     for b in budgets {
-        print!("{b:>11}");
+        say_part!("{b:>11}");
     }
-    println!();
+    say!();
     let cell = |algo: &str, b: u64| table.get(&(algo.to_string(), b));
     for algo in &order {
         print_row(algo, &budgets, |b| cell(algo, b).map(|v| v.0));
@@ -103,26 +104,26 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             print_row("  bound", &budgets, |b| cell(algo, b).and_then(|v| v.2));
         }
     }
-    println!("\nexploitability (β-regularised) at the same budgets:\n");
+    say!("\nexploitability (β-regularised) at the same budgets:\n");
     for algo in &order {
         print_row(algo, &budgets, |b| cell(algo, b).map(|v| v.1));
     }
-    println!(
+    say!(
         "\nNash-MP stayed under its guarantee at every one of its iterations: {}",
         if under_bound { "yes" } else { "NO" }
     );
-    println!("One-step methods with α = O(β) (mmd, nash-md) crawl; MWU's last iterate does not converge.");
+    say!("One-step methods with α = O(β) (mmd, nash-md) crawl; MWU's last iterate does not converge.");
     if let Some(o) = &a.out {
-        println!("full outputs in {}", o.display());
+        say!("full outputs in {}", o.display());
     }
     Ok(())
 }
 
 /// One table row: a label, then a value per budget (`NaN` where there is none).
 fn print_row(label: &str, budgets: &[u64], value: impl Fn(u64) -> Option<f64>) {
-    print!("{label:<9}");
+    say_part!("{label:<9}");
     for &b in budgets {
-        print!("{:>11.2e}", value(b).unwrap_or(f64::NAN));
+        say_part!("{:>11.2e}", value(b).unwrap_or(f64::NAN));
     }
-    println!();
+    say!();
 }

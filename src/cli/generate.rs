@@ -1,9 +1,8 @@
 //! `nashmp generate`: a synthetic game on disk, in any layout.
 
-use super::convert::{ElemArg, LayoutArg};
-use crate::gen::{self, DenseFamily, Family, Params};
-use crate::io::container::{Elem, GameHeader, Layout, TypeWidth, TILE};
-use crate::io::{npy::DType, write};
+use super::storage_args::{matrix_format, ElemArg, LayoutArg};
+use crate::gen::{self, Family, Params};
+use crate::io::container::Elem;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -14,151 +13,125 @@ pub struct GenerateArgs {
     /// Number of actions.
     #[arg(long)]
     pub n: usize,
+    /// Seed: every entry is a pure function of (seed, i, j), so the same seed gives the same
+    /// bytes whatever --threads says.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Layout of matrix families (structured families are always written as factors).
-    #[arg(long, value_enum, default_value = "dense")]
-    pub layout: LayoutArg,
-    /// Entry type of matrix families.
-    #[arg(long, value_enum, default_value = "f32")]
-    pub dtype: ElemArg,
-    /// Skill spread σ (bradley-terry, mixture).
-    #[arg(long, default_value_t = 1.0)]
-    pub sigma: f64,
-    /// Noise level ε in [0, 1] (cyclic).
-    #[arg(long, default_value_t = 0.0)]
-    pub noise: f64,
-    /// Rank r (disc, mixture: even; low-rank).
-    #[arg(long, default_value_t = 2)]
-    pub rank: usize,
-    /// Weight w of the transitive part (mixture).
-    #[arg(long, default_value_t = 0.5)]
-    pub weight: f64,
-    /// Number of types K (block).
-    #[arg(long, default_value_t = 16)]
-    pub types: usize,
-    /// Output file: `.npy` for dense f32/f64, a nashmp container (e.g. `.nmp`) otherwise.
+    /// Layout of matrix families (default dense; structured families are always written as
+    /// factors).
+    #[arg(long, value_enum)]
+    pub layout: Option<LayoutArg>,
+    /// Entry type of matrix families (default f32).
+    #[arg(long, value_enum)]
+    pub dtype: Option<ElemArg>,
+    /// Skill spread σ ≥ 0 (bradley-terry, mixture; default 1).
+    #[arg(long, allow_negative_numbers = true)]
+    pub sigma: Option<f64>,
+    /// Noise level ε in [0, 1] (cyclic; default 0).
+    #[arg(long, allow_negative_numbers = true)]
+    pub noise: Option<f64>,
+    /// Rank r (disc, mixture: even; low-rank; default 2).
+    #[arg(long)]
+    pub rank: Option<usize>,
+    /// Weight w in [0, 1] of the transitive part (mixture; default 0.5).
+    #[arg(long, allow_negative_numbers = true)]
+    pub weight: Option<f64>,
+    /// Number of types K (block; default 16).
+    #[arg(long)]
+    pub types: Option<usize>,
+    /// Output file: `.npy` for dense f32/f64, `.nmp` (a nashmp container) for packed, u16,
+    /// low-rank and block games; its folder is created if missing.
     #[arg(long)]
     pub out: PathBuf,
 }
 
+/// The options each family reads (the others are refused, not silently ignored).
+pub(crate) fn options_of(family: Family) -> &'static [&'static str] {
+    match family {
+        Family::Uniform => &[],
+        Family::BradleyTerry => &["--sigma"],
+        Family::Cyclic => &["--noise"],
+        Family::Disc => &["--rank"],
+        Family::Mixture => &["--weight", "--sigma", "--rank"],
+        Family::LowRank => &["--rank"],
+        Family::Block => &["--types"],
+    }
+}
+
+impl GenerateArgs {
+    /// The family's parameters; a family option the family does not read is an error.
+    fn params(&self) -> anyhow::Result<Params> {
+        let name = gen::family_name(self.family);
+        let allowed = options_of(self.family);
+        let given = [
+            ("--sigma", self.sigma.is_some()),
+            ("--noise", self.noise.is_some()),
+            ("--rank", self.rank.is_some()),
+            ("--weight", self.weight.is_some()),
+            ("--types", self.types.is_some()),
+        ];
+        for (flag, set) in given {
+            if set && !allowed.contains(&flag) {
+                anyhow::bail!(
+                    "invalid parameter: {flag} does not apply to {name} games (its options: {})",
+                    if allowed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        allowed.join(", ")
+                    }
+                );
+            }
+        }
+        if self.family.is_structured() {
+            for (flag, set) in [
+                ("--layout", self.layout.is_some()),
+                ("--dtype", self.dtype.is_some()),
+            ] {
+                if set {
+                    anyhow::bail!(
+                        "invalid parameter: {flag} does not apply to {name} games (always \
+                         written as their factors, in float64)"
+                    );
+                }
+            }
+        }
+        let d = Params::default();
+        let p = Params {
+            sigma: self.sigma.unwrap_or(d.sigma),
+            noise: self.noise.unwrap_or(d.noise),
+            rank: self.rank.unwrap_or(d.rank),
+            weight: self.weight.unwrap_or(d.weight),
+            types: self.types.unwrap_or(d.types),
+        };
+        p.check(self.family)
+            .map_err(|e| anyhow::anyhow!("invalid parameter: {name}: {e}"))?;
+        Ok(p)
+    }
+}
+
 pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
     if a.n == 0 {
-        anyhow::bail!("--n must be at least 1");
+        anyhow::bail!("invalid parameter: --n must be at least 1");
     }
-    let params = Params {
-        sigma: a.sigma,
-        noise: a.noise,
-        rank: a.rank,
-        weight: a.weight,
-        types: a.types,
-    };
-    params
-        .check(a.family)
-        .map_err(|e| anyhow::anyhow!("{:?}: {e}", a.family))?;
-    let n = a.n;
+    let params = a.params()?;
+    let format = matrix_format(
+        a.layout.unwrap_or(LayoutArg::Dense),
+        a.dtype.map_or(Elem::F32, Elem::from),
+    )?;
+    gen::file::check_target(&a.out, a.family, format)?;
     let t = std::time::Instant::now();
-    let mut header = GameHeader::new(n as u64, Layout::Dense);
-    header.family = Some(
-        serde_json::to_value(a.family)?
-            .as_str()
-            .unwrap_or("")
-            .to_string(),
-    );
-    header.seed = Some(a.seed);
-    header.params = serde_json::to_value(params)?;
-    let bytes = match a.family {
-        Family::LowRank => {
-            header.layout = Layout::LowRank;
-            header.rank = Some(a.rank as u64);
-            let total = header.expected_data_bytes().map_err(anyhow::Error::msg)?;
-            let bar = super::progress::bytes(total);
-            let seed = a.seed;
-            write::lowrank(
-                &a.out,
-                &header,
-                &gen::lowrank_weights(a.rank),
-                &|k, i| gen::lowrank_factor(seed, k, i),
-                &|d| bar.set_position(d),
-            )?;
-            bar.finish_and_clear();
-            total
-        }
-        Family::Block => {
-            header.layout = Layout::Block;
-            header.types = Some(a.types as u64);
-            header.type_width = Some(TypeWidth::for_types(a.types));
-            let total = header.expected_data_bytes().map_err(anyhow::Error::msg)?;
-            let bar = super::progress::bytes(total);
-            let (seed, k) = (a.seed, a.types);
-            write::block(
-                &a.out,
-                &header,
-                &gen::block_q(seed, k),
-                &|i| gen::block_type(seed, k, i),
-                &|d| bar.set_position(d),
-            )?;
-            bar.finish_and_clear();
-            total
-        }
-        family => {
-            let fam = DenseFamily::new(family, n, a.seed, params);
-            write_matrix(&a.out, &mut header, a.layout, a.dtype.into(), &fam)?
-        }
-    };
+    let total = gen::file::data_bytes(a.family, a.n, params, format)?;
+    let bar = super::progress::bytes(total);
+    let bytes = gen::file::write_game(&a.out, a.family, a.n, a.seed, params, format, &|d| {
+        bar.set_position(d)
+    })?;
+    bar.finish_and_clear();
     let secs = t.elapsed().as_secs_f64();
-    println!(
+    say!(
         "wrote {} ({} bytes of game data in {secs:.2}s, {:.2} GB/s)",
         a.out.display(),
         bytes,
         bytes as f64 / secs / 1e9
     );
     Ok(())
-}
-
-/// Writes a matrix game in `layout`/`elem`: `.npy` for dense floats, the container otherwise.
-/// Returns the number of data bytes.
-pub fn write_matrix(
-    out: &std::path::Path,
-    header: &mut GameHeader,
-    layout: LayoutArg,
-    elem: Elem,
-    entry: write::EntryFn,
-) -> anyhow::Result<u64> {
-    let n = header.n as usize;
-    header.dtype = Some(elem);
-    let npy_dtype = match (layout, elem) {
-        (LayoutArg::Dense, Elem::F32) => Some(DType::F32),
-        (LayoutArg::Dense, Elem::F64) => Some(DType::F64),
-        _ => None,
-    };
-    if npy_dtype.is_none() && out.extension().is_some_and(|e| e == "npy") {
-        anyhow::bail!(
-            "{}: a {} {} game is a nashmp container, not a .npy file; name it .nmp",
-            out.display(),
-            layout.name(),
-            elem.name()
-        );
-    }
-    if let (LayoutArg::Packed, Elem::F64) = (layout, elem) {
-        anyhow::bail!(
-            "the packed layout computes in f32 and stores f32 or u16; for float64 precision use --layout dense --dtype f64"
-        );
-    }
-    if let LayoutArg::Packed = layout {
-        header.layout = Layout::Packed;
-        header.tile = Some(TILE as u64);
-    }
-    let total = match npy_dtype {
-        Some(d) => (n as u64) * (n as u64) * d.size() as u64,
-        None => header.expected_data_bytes().map_err(anyhow::Error::msg)?,
-    };
-    let bar = super::progress::bytes(total);
-    let progress = |d| bar.set_position(d);
-    match npy_dtype {
-        Some(d) => write::dense_npy(out, n, d, entry, &progress)?,
-        None => write::matrix_container(out, header, entry, &progress)?,
-    }
-    bar.finish_and_clear();
-    Ok(total)
 }

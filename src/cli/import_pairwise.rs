@@ -1,3 +1,4 @@
+use crate::io::output::{self, Format};
 use crate::io::{array, npy::DType};
 use crate::pairwise::estimate::{self, Counts, Coverage, EstimateParams, Fill};
 use crate::pairwise::{log, sidecar};
@@ -6,23 +7,28 @@ use std::path::PathBuf;
 /// Which CSV columns hold a judgement (shared by `import-pairwise` and `rank`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ColumnArgs {
-    /// Column of the left item's name.
-    #[arg(long, default_value = "left")]
-    pub left: String,
-    /// Column of the right item's name.
-    #[arg(long, default_value = "right")]
-    pub right: String,
-    /// Column of the winner: an item name, left/right, model_a/model_b, or tie….
-    #[arg(long, default_value = "winner")]
-    pub winner: String,
+    /// Column of the left item's name (default `left`, or `model_a` in an arena log whose
+    /// header has `model_a,model_b,winner`).
+    #[arg(long)]
+    pub left: Option<String>,
+    /// Column of the right item's name (default `right`, or `model_b` in an arena log).
+    #[arg(long)]
+    pub right: Option<String>,
+    /// Column of the winner: an item name, left/right, model_a/model_b, or tie… (default
+    /// `winner`).
+    #[arg(long)]
+    pub winner: Option<String>,
 }
 
 impl ColumnArgs {
-    pub fn columns(&self) -> log::Columns {
+    /// The columns given, else those `recorded` at import (GAME.coverage.json), else the
+    /// defaults (with arena columns detected from the header).
+    pub fn columns(&self, recorded: Option<&log::Columns>) -> log::Columns {
+        let d = recorded.cloned().unwrap_or_default();
         log::Columns {
-            left: self.left.clone(),
-            right: self.right.clone(),
-            winner: self.winner.clone(),
+            left: self.left.clone().unwrap_or(d.left),
+            right: self.right.clone().unwrap_or(d.right),
+            winner: self.winner.clone().unwrap_or(d.winner),
         }
     }
 }
@@ -31,7 +37,8 @@ impl ColumnArgs {
 pub struct ImportPairwiseArgs {
     /// The judgement log (CSV with a header row).
     pub log: PathBuf,
-    /// Output game (float64 .npy); GAME.items.txt and GAME.coverage.json are written beside it.
+    /// Output game (a float64 .npy; its folder is created if missing); GAME.items.txt and
+    /// GAME.coverage.json are written beside it.
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
@@ -45,25 +52,42 @@ pub struct ImportPairwiseArgs {
 }
 
 pub fn run(a: ImportPairwiseArgs) -> anyhow::Result<()> {
+    output::check(
+        &a.out,
+        Format::Npy,
+        "the estimated game (a dense float64 matrix)",
+    )?;
     let params = EstimateParams::new(a.smoothing, a.fill)?;
-    let parsed = log::read(&a.log, &a.columns.columns())?;
+    let parsed = log::read(&a.log, &a.columns.columns(None))?;
     let n = parsed.items.len();
     let counts = Counts::new(n, &parsed.judgements);
     let p = estimate::estimate(&counts, params);
-    let coverage = Coverage::new(&counts, params);
-    println!(
-        "read {} judgements of {n} items from {}",
-        parsed.judgements.len(),
+    let mut coverage = Coverage::new(&counts, params);
+    coverage.columns = Some(parsed.columns.clone());
+    say!(
+        "read {} of {} from {}",
+        super::count(parsed.judgements.len() as u64, "judgement"),
+        super::count(n as u64, "item"),
         a.log.display()
     );
-    println!("{}", coverage.summary());
+    if parsed.columns != log::Columns::default() {
+        let c = &parsed.columns;
+        say!(
+            "columns: {}, {}, {} (recorded in {})",
+            c.left,
+            c.right,
+            c.winner,
+            sidecar::coverage_path(&a.out).display()
+        );
+    }
+    say!("{}", coverage.summary());
     sidecar::write_items(&a.out, &parsed.items)?;
     sidecar::write_coverage(&a.out, &coverage)?;
     array::write_matrix(&a.out, n, DType::F64, |i, row| {
         row.copy_from_slice(&p[i * n..(i + 1) * n]);
         Ok(())
     })?;
-    println!(
+    say!(
         "wrote {} ({n}x{n} float64), {}, {}",
         a.out.display(),
         sidecar::items_path(&a.out).display(),

@@ -1,6 +1,33 @@
 //! The command line: clap definitions, each subcommand turned once into validated values and
 //! handed to the library.
 
+/// `println!` unless the report is silenced (`--quiet`, or `--json`, which prints JSON instead).
+macro_rules! say {
+    ($($t:tt)*) => {
+        if !$crate::cli::silent() {
+            println!($($t)*)
+        }
+    };
+}
+
+/// `eprintln!` for progress lines (not warnings or errors), unless the report is silenced.
+macro_rules! esay {
+    ($($t:tt)*) => {
+        if !$crate::cli::silent() {
+            eprintln!($($t)*)
+        }
+    };
+}
+
+/// `print!` unless the report is silenced.
+macro_rules! say_part {
+    ($($t:tt)*) => {
+        if !$crate::cli::silent() {
+            print!($($t)*)
+        }
+    };
+}
+
 mod bench;
 mod convert;
 mod demo;
@@ -13,18 +40,45 @@ mod oracle_args;
 mod progress;
 mod rank;
 mod solve;
+mod storage_args;
 mod sweep;
 
 use clap::{Parser, Subcommand};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static SILENT: AtomicBool = AtomicBool::new(false);
+
+/// Whether the human-readable report (stdout) and progress bars are silenced.
+pub(crate) fn silent() -> bool {
+    SILENT.load(Ordering::Relaxed)
+}
+
+/// Silences the human-readable report: `--quiet`, or a `--json` command before it prints JSON.
+pub(crate) fn silence() {
+    SILENT.store(true, Ordering::Relaxed);
+}
+
+/// Prints `value` as the command's JSON report on stdout (`--json`).
+pub(crate) fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("a JSON value serialises")
+    );
+}
 
 /// Nash learning from human feedback at scale: Nash Mirror Prox and its baselines on
 /// memory-mapped preference games, with certified metrics.
 #[derive(Parser, Debug)]
 #[command(name = "nashmp", version, about, long_about = None)]
 pub struct Cli {
-    /// Worker threads (default: all cores). Results do not depend on it.
+    /// Worker threads (default: all cores). Output files and printed results do not depend on
+    /// it (timings, and so `bench`, do).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+    /// Print nothing on stdout and no progress bar (errors and warnings still go to stderr);
+    /// for scripts.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -60,6 +114,9 @@ pub enum Command {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.quiet {
+        silence();
+    }
     if let Some(t) = cli.threads {
         if t == 0 {
             anyhow::bail!("--threads must be at least 1");
@@ -88,4 +145,63 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 /// Prints a warning on stderr.
 pub(crate) fn warn(msg: &str) {
     eprintln!("warning: {msg}");
+}
+
+/// An enum's name as `summary.json` spells it (`max-iters`, `stalled`).
+pub(crate) fn word<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+/// `1 item`, `3 items`, `2 families`.
+pub(crate) fn count(n: impl Into<u64>, word: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {word}")
+    } else if let Some(stem) = word.strip_suffix('y') {
+        format!("{n} {stem}ies")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// A number in the tables' format: `0` for an exact zero, else 4 significant digits
+/// (`1.831e-16`).
+pub(crate) fn sci(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
+/// Warns that `old` is a deprecated spelling of `new` (kept working for one release).
+pub(crate) fn deprecated(old: &str, new: &str) {
+    warn(&format!(
+        "{old} is deprecated and will be removed; use {new}"
+    ));
+}
+
+/// A tolerance flag, if given, must be finite and positive.
+pub(crate) fn check_tol(flag: &str, tol: Option<f64>) -> anyhow::Result<()> {
+    match tol {
+        Some(t) if !(t.is_finite() && t > 0.0) => {
+            anyhow::bail!("invalid parameter: {flag} must be finite and > 0, got {t}")
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod cli_definition_tests {
+    /// clap's own consistency checks (conflicting names, defaults outside their value sets,
+    /// requirements on missing arguments) over every subcommand.
+    #[test]
+    fn cli_definition_passes_clap_debug_assert() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -1,4 +1,4 @@
-//! `solve`'s flags for sampled preference queries (MATH.md §6), turned once into an
+//! `solve`'s flags for sampled preference queries (docs/math.md §6), turned once into an
 //! [`OracleSpec`].
 
 use crate::error::{Error, Result};

@@ -20,7 +20,7 @@ pub fn items(total: u64, unit: &str) -> ProgressBar {
 }
 
 fn bar(total: u64, template: &str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
+    if super::silent() || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());

@@ -14,7 +14,7 @@ const MATCH_TOL: f64 = 1e-6;
 
 #[derive(clap::Args, Debug)]
 pub struct RankArgs {
-    /// The game (.npy); item names from GAME.items.txt if present.
+    /// The game (a .npy matrix or a .nmp container); item names from GAME.items.txt if present.
     pub game: PathBuf,
     /// Regularisation strength β > 0 of the ranking equilibrium (uniform reference).
     #[arg(long, allow_negative_numbers = true)]
@@ -45,16 +45,36 @@ pub struct RankArgs {
     /// Smallest β of the von Neumann path 1, 0.3, 0.1, … .
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     pub vn_floor: f64,
-    /// Also write the table as CSV (atomically).
+    /// Also write the table as CSV (atomically; the name must end in .csv, its folder is
+    /// created if missing).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Print a JSON summary (every item with its probability, intervals and von Neumann
+    /// probability) on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(a: RankArgs) -> anyhow::Result<()> {
     for (name, v) in [("--beta", a.beta), ("--vn-floor", a.vn_floor)] {
         if !(v > 0.0 && v.is_finite()) {
-            anyhow::bail!("{name} must be finite and > 0, got {v}");
+            anyhow::bail!("invalid parameter: {name} must be finite and > 0, got {v}");
         }
+    }
+    if a.vn_floor > 1.0 {
+        anyhow::bail!(
+            "invalid parameter: --vn-floor {} is above the von Neumann path's start, β = 1; give a value in (0, 1]",
+            a.vn_floor
+        );
+    }
+    if a.top == Some(0) {
+        anyhow::bail!("invalid parameter: --top must be at least 1 (omit it to print every item)");
+    }
+    if let Some(out) = &a.out {
+        crate::io::output::check(out, crate::io::output::Format::Csv, "the ranking table")?;
+    }
+    if a.json {
+        super::silence();
     }
     let g = game::open(&a.game, None)?;
     let n = g.n();
@@ -65,17 +85,21 @@ pub fn run(a: RankArgs) -> anyhow::Result<()> {
         (Some(r), Some(path)) => Some(run_bootstrap(&a, g.as_ref(), &items, r, path, &point)?),
         _ => None,
     };
-    println!(
-        "game: {} ({n} items), β = {}, uniform reference",
+    say!(
+        "game: {} ({}), β = {}, uniform reference",
         a.game.display(),
+        super::count(n as u64, "item"),
         a.beta
     );
-    println!(
-        "equilibrium: exploit0 {:.4e} (unregularised), residual {:.1e}, {} iterations, {:?}",
-        point.exploit0, point.residual, point.iterations, point.stop
+    say!(
+        "equilibrium: exploit0 {} (unregularised), residual {}, {} iterations, {}",
+        super::sci(point.exploit0),
+        super::sci(point.residual),
+        point.iterations,
+        super::word(&point.stop)
     );
     if let Some(iv) = &intervals {
-        println!(
+        say!(
             "bootstrap: {} replicates, seed {}, {}% percentile intervals",
             iv.replicates,
             a.seed,
@@ -88,16 +112,54 @@ pub fn run(a: RankArgs) -> anyhow::Result<()> {
         .iter()
         .map(|&i| format!("{} {:.4}", items[i], last.probs[i]))
         .collect();
-    println!(
-        "von Neumann winner (β path 1 → {}, {} solves, warm-started): exploit0 {:.4e}; top: {}",
+    say!(
+        "von Neumann winner (β path 1 → {}, {} solves, warm-started): exploit0 {}; top: {}",
         last.beta,
         vn.len(),
-        last.exploit0,
+        super::sci(last.exploit0),
         top.join(", ")
     );
     if let Some(out) = &a.out {
         write_csv(out, &items, &point, intervals.as_ref(), last)?;
-        println!("wrote {}", out.display());
+        say!("wrote {}", out.display());
+    }
+    if a.json {
+        let iv = intervals.as_ref();
+        let rows: Vec<serde_json::Value> = point
+            .order
+            .iter()
+            .enumerate()
+            .map(|(pos, &i)| {
+                serde_json::json!({
+                    "rank": pos + 1,
+                    "item": items[i],
+                    "probability": point.probs[i],
+                    "ci": iv.map(|v| [v.prob[i].0, v.prob[i].1]),
+                    "rank_ci": iv.map(|v| [v.rank[i].0, v.rank[i].1]),
+                    "von_neumann": last.probs[i],
+                })
+            })
+            .collect();
+        super::print_json(&serde_json::json!({
+            "game": a.game,
+            "beta": a.beta,
+            "equilibrium": {
+                "exploit0": point.exploit0,
+                "residual": point.residual,
+                "iterations": point.iterations,
+                "stop": point.stop,
+            },
+            "bootstrap": iv.map(|v| serde_json::json!({
+                "replicates": v.replicates, "level": v.level, "seed": a.seed,
+            })),
+            "items": rows,
+            "von_neumann": {
+                "beta": last.beta,
+                "solves": vn.len(),
+                "exploit0": last.exploit0,
+            },
+            "file": a.out,
+        }));
     }
     Ok(())
 }
@@ -117,9 +179,14 @@ fn run_bootstrap(
         a.smoothing
             .or(recorded.as_ref().map(|c| c.smoothing))
             .unwrap_or(1.0),
-        a.fill.or(recorded.map(|c| c.fill)).unwrap_or(Fill::Half),
+        a.fill
+            .or(recorded.as_ref().map(|c| c.fill))
+            .unwrap_or(Fill::Half),
     )?;
-    let parsed = log::read(log_path, &a.columns.columns())?;
+    let cols = a
+        .columns
+        .columns(recorded.as_ref().and_then(|c| c.columns.as_ref()));
+    let parsed = log::read(log_path, &cols)?;
     let mismatch = |reason: String| Error::LogMismatch {
         log: log_path.into(),
         game: a.game.clone(),
@@ -149,9 +216,9 @@ fn run_bootstrap(
             let (from_log, in_game) = (p[i * n + j], g.entry(i, j));
             if (from_log - in_game).abs() > MATCH_TOL {
                 return Err(mismatch(format!(
-                    "P[{i}][{j}] is {in_game} in the game but {from_log} from the log with smoothing {} and fill {:?}; pass the log, --smoothing and --fill used by import-pairwise",
+                    "P[{i}][{j}] is {in_game} in the game but {from_log} from the log with smoothing {} and fill {}; pass the log, --smoothing and --fill used by import-pairwise",
                     estimator.smoothing(),
-                    estimator.fill()
+                    super::word(&estimator.fill())
                 ))
                 .into());
             }
@@ -175,7 +242,7 @@ fn print_table(items: &[String], point: &Ranked, iv: Option<&Intervals>, rows: u
         .unwrap_or(4)
         .max(4);
     match iv {
-        Some(iv) => println!(
+        Some(iv) => say!(
             "{:>4}  {:<w$}  {:>11}  {:>21}  {:>7}",
             "rank",
             "item",
@@ -183,23 +250,23 @@ fn print_table(items: &[String], point: &Ranked, iv: Option<&Intervals>, rows: u
             format!("{}% interval", 100.0 * iv.level),
             "rank CI"
         ),
-        None => println!("{:>4}  {:<w$}  {:>11}", "rank", "item", "probability"),
+        None => say!("{:>4}  {:<w$}  {:>11}", "rank", "item", "probability"),
     }
     for (pos, &i) in point.order.iter().take(rows).enumerate() {
         let head = format!("{:>4}  {:<w$}  {:>11.6}", pos + 1, items[i], point.probs[i]);
         match iv {
             Some(iv) => {
                 let ((lo, hi), (best, worst)) = (iv.prob[i], iv.rank[i]);
-                println!(
+                say!(
                     "{head}  [{lo:>8.6}, {hi:>8.6}]  {:>7}",
                     format!("{best}-{worst}")
                 );
             }
-            None => println!("{head}"),
+            None => say!("{head}"),
         }
     }
     if rows < items.len() {
-        println!("… {} more (see --out)", items.len() - rows);
+        say!("… {} more (see --out)", items.len() - rows);
     }
 }
 

@@ -9,7 +9,8 @@ use std::sync::Arc;
 /// Shared by `solve` and `equilibrium`: the game and its reference.
 #[derive(clap::Args, Debug, Clone)]
 pub struct GameArgs {
-    /// The game: a square float32/float64 .npy preference matrix.
+    /// The game: a square float32/float64 .npy matrix, or a nashmp container (.nmp) of any
+    /// layout (packed, u16, low-rank, block). Text matrices: `nashmp convert IN.txt OUT.npy`.
     pub game: PathBuf,
     /// Regularisation strength β ≥ 0.
     #[arg(long, allow_negative_numbers = true)]
@@ -18,7 +19,7 @@ pub struct GameArgs {
     #[arg(long = "ref", value_name = "REF.npy")]
     pub reference: Option<PathBuf>,
     /// Skew tolerance of the validation (default 1e-9 for float64, 1e-6 for float32).
-    #[arg(long = "skew-tol")]
+    #[arg(long = "skew-tol", allow_negative_numbers = true)]
     pub skew_tol: Option<f64>,
 }
 
@@ -38,7 +39,7 @@ impl GameArgs {
 pub struct SolveArgs {
     #[command(flatten)]
     pub game: GameArgs,
-    /// Step size α (multiplies the payoff). Default: each algorithm's (MATH.md §3).
+    /// Step size α (multiplies the payoff). Default: each algorithm's (docs/math.md §3).
     #[arg(long, conflicts_with = "eta", allow_negative_numbers = true)]
     pub alpha: Option<f64>,
     /// Step size in the paper's convention, η = α·β.
@@ -55,7 +56,7 @@ pub struct SolveArgs {
     #[arg(long, default_value_t = 1000)]
     pub iters: u64,
     /// Stop an algorithm once its exploitability is ≤ T.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub tol: Option<f64>,
     /// Which metrics to log per iteration.
     #[arg(long, value_enum)]
@@ -66,7 +67,8 @@ pub struct SolveArgs {
     /// Starting policy: `reference` (default), `uniform`, or a .npy policy file.
     #[arg(long, default_value = "reference")]
     pub init: String,
-    /// Output folder.
+    /// Output folder (created if missing). Result files of an earlier run there that this run
+    /// does not write are removed.
     #[arg(long, default_value = "out")]
     pub out: PathBuf,
     #[command(flatten)]
@@ -80,6 +82,10 @@ pub struct SolveArgs {
     /// any result-affecting argument changed).
     #[arg(long)]
     pub resume: bool,
+    /// Print summary.json (and the files written) on stdout instead of the human-readable
+    /// report.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -118,6 +124,11 @@ fn persist_spec(a: &SolveArgs) -> anyhow::Result<session::PersistSpec> {
 }
 
 pub fn run(a: SolveArgs) -> anyhow::Result<()> {
+    super::check_tol("--skew-tol", a.game.skew_tol)?;
+    if a.json {
+        super::silence();
+    }
+    crate::io::output::check_dir(&a.out, "--out")?;
     let (g, theta_ref) = a.game.load()?;
     let theta0 = init_theta(&a.init, &theta_ref)?;
     let step = match (a.alpha, a.eta) {
@@ -155,62 +166,109 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
     let cfg = match policy {
         Some(p) => {
             p.check(&a.algo, &oracle)?;
-            cfg.with_policy(p)
+            cfg.with_policy(p, oracle)
         }
-        None => cfg,
-    };
-    let mut cfg = cfg.with_oracle(oracle)?.with_persist(persist_spec(&a)?)?;
-    for w in &cfg.warnings {
+        None => cfg.with_oracle(oracle)?,
+    }
+    .with_persist(persist_spec(&a)?)?;
+    for w in cfg.warnings() {
         super::warn(w);
     }
-    cfg.record = serde_json::json!({
+    let cfg = cfg.with_record(serde_json::json!({
         "game": a.game.game,
         "reference": a.game.reference,
         "init": a.init,
         "alpha": a.alpha,
         "eta": a.eta,
         "algo": a.algo.iter().map(|k| k.name()).collect::<Vec<_>>(),
-    });
+    }));
     let bar = super::progress::items(a.iters * a.algo.len() as u64, "iterations");
     let report = session::solve(g.as_ref(), &cfg, Some(&a.out), &mut |_| {}, &mut || {
         bar.inc(1)
     })?;
     bar.finish_and_clear();
-    println!("game: {}", g.describe());
+    say!("game: {}", g.describe());
     if let Some((eq, secs)) = &report.equilibrium {
-        println!(
-            "equilibrium: residual {:.3e}, exploit {:.3e} after {} iterations ({:?}, {secs:.2}s)",
-            eq.residual, eq.exploit, eq.iterations, eq.stop
+        say!(
+            "equilibrium: residual {}, exploit {} after {} iterations ({}, {secs:.2}s)",
+            super::sci(eq.residual),
+            super::sci(eq.exploit),
+            eq.iterations,
+            super::word(&eq.stop)
         );
     }
-    println!(
+    say!(
         "{:<8} {:>8} {:>8} {:>11} {:>11} {:>11}  stop",
-        "algo", "iters", "queries", "kl_star", "exploit", "s/iter"
+        "algo",
+        "iters",
+        "queries",
+        "kl_star",
+        "exploit",
+        "s/iter"
     );
     for r in &report.runs {
-        let f = |v: Option<f64>| v.map(|x| format!("{x:.3e}")).unwrap_or_else(|| "-".into());
-        println!(
-            "{:<8} {:>8} {:>8} {:>11} {:>11} {:>11.3e}  {:?}",
+        let f = |v: Option<f64>| v.map(super::sci).unwrap_or_else(|| "-".into());
+        say!(
+            "{:<8} {:>8} {:>8} {:>11} {:>11} {:>11.3e}  {}",
             r.kind.name(),
             r.iterations,
             r.queries,
             f(r.last.kl_star),
             f(r.last.exploit),
             r.seconds / r.iterations.max(1) as f64,
-            r.stop
+            super::word(&r.stop)
         );
     }
     if let Some(m) = crate::run::memory::snapshot() {
-        println!(
+        say!(
             "memory: peak RSS {} (now: anonymous {}, file-backed {})",
             crate::run::memory::mib(m.peak_rss),
             crate::run::memory::mib(m.rss_anon),
             crate::run::memory::mib(m.rss_file)
         );
     }
-    println!(
-        "wrote {}/{{metrics.csv,summary.json,*.policy.npy}}",
-        a.out.display()
-    );
+    let mut written = vec!["metrics.csv".to_string(), "summary.json".to_string()];
+    for r in &report.runs {
+        written.push(format!("{}.policy.npy", r.kind.name()));
+        written.extend(r.extras.iter().map(|(l, _, _)| format!("{l}.policy.npy")));
+    }
+    if report.equilibrium.is_some() {
+        written.push("equilibrium.npy".into());
+    }
+    remove_stale(&a.out, &written)?;
+    say!("wrote {}/{{{}}}", a.out.display(), written.join(","));
+    if a.json {
+        let p = a.out.join("summary.json");
+        let text = std::fs::read_to_string(&p).map_err(|e| crate::Error::io(&p, e))?;
+        let mut v: serde_json::Value = serde_json::from_str(&text)?;
+        v["files"] = serde_json::json!(written);
+        super::print_json(&v);
+    }
+    Ok(())
+}
+
+/// Removes the outputs an earlier solve left in `dir` that this one did not write (policies of
+/// algorithms not run now, `equilibrium.npy` without `--metrics full`), so that every result
+/// file in the folder belongs to the latest run.
+fn remove_stale(dir: &Path, written: &[String]) -> anyhow::Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| crate::Error::io(dir, e))?;
+    let mut stale: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|f| f.ends_with(".policy.npy") || f == "equilibrium.npy")
+        .filter(|f| !written.contains(f))
+        .collect();
+    stale.sort();
+    for f in &stale {
+        let p = dir.join(f);
+        std::fs::remove_file(&p).map_err(|e| crate::Error::io(&p, e))?;
+    }
+    if !stale.is_empty() {
+        super::warn(&format!(
+            "removed {} from an earlier run in {} (not written by this one)",
+            stale.join(", "),
+            dir.display()
+        ));
+    }
     Ok(())
 }

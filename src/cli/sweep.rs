@@ -3,7 +3,7 @@
 use crate::algo::AlgoKind;
 use crate::gen::Family;
 use crate::sweep::{self, plots::Formats, Mode, Preset, SweepOptions, SweepPersist};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ pub struct SweepArgs {
     #[arg(long, value_delimiter = ',')]
     pub structured_sizes: Option<Vec<usize>>,
     /// Comma-separated regularisation strengths β > 0.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, allow_negative_numbers = true, value_delimiter = ',')]
     pub betas: Option<Vec<f64>>,
     /// Comma-separated algorithms (each with its default step).
     #[arg(long, value_delimiter = ',')]
@@ -43,7 +43,23 @@ pub struct SweepArgs {
     /// an explicit --iters lifts the preset's cap).
     #[arg(long)]
     pub large_max_iters: Option<u64>,
-    /// Output folder.
+    /// Skill spread σ of bradley-terry and mixture games (default 1).
+    #[arg(long, allow_negative_numbers = true)]
+    pub sigma: Option<f64>,
+    /// Noise level ε of cyclic games (default 0: such a game starts at π*, see README).
+    #[arg(long, allow_negative_numbers = true)]
+    pub noise: Option<f64>,
+    /// Rank r of disc, mixture (even) and low-rank games (default 2).
+    #[arg(long)]
+    pub rank: Option<usize>,
+    /// Weight w of the transitive part of mixture games (default 0.5).
+    #[arg(long, allow_negative_numbers = true)]
+    pub weight: Option<f64>,
+    /// Number of types K of block games (default 16).
+    #[arg(long)]
+    pub types: Option<usize>,
+    /// Output folder (created if missing). Plots of an earlier sweep there that this one does
+    /// not draw are removed.
     #[arg(long, default_value = "out/sweep")]
     pub out: PathBuf,
     /// Folder of generated games, reused across sweeps.
@@ -109,6 +125,36 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     if a.large_max_iters.is_some() {
         cfg.large_max_iters = a.large_max_iters;
     }
+    for (flag, set) in [
+        ("--sigma", a.sigma.is_some()),
+        ("--noise", a.noise.is_some()),
+        ("--rank", a.rank.is_some()),
+        ("--weight", a.weight.is_some()),
+        ("--types", a.types.is_some()),
+    ] {
+        let read = cfg
+            .families
+            .iter()
+            .any(|&f| super::generate::options_of(f).contains(&flag));
+        if set && !read {
+            anyhow::bail!("invalid parameter: {flag} applies to none of the sweep's families");
+        }
+    }
+    if let Some(v) = a.sigma {
+        cfg.params.sigma = v;
+    }
+    if let Some(v) = a.noise {
+        cfg.params.noise = v;
+    }
+    if let Some(v) = a.rank {
+        cfg.params.rank = v;
+    }
+    if let Some(v) = a.weight {
+        cfg.params.weight = v;
+    }
+    if let Some(v) = a.types {
+        cfg.params.types = v;
+    }
     cfg.validate()?;
     sweep::check_out_dir(&a.out)?;
     if a.png || cfg!(feature = "png") {
@@ -119,11 +165,12 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         png: a.png,
     };
     if a.replot {
-        println!("rewrote from {}:", a.out.join("runs.csv").display());
-        for f in sweep::replot(&a.out, formats)? {
-            println!("  {}", f.display());
+        say!("rewrote from {}:", a.out.join("runs.csv").display());
+        let files = sweep::replot(&a.out, formats)?;
+        for f in &files {
+            say!("  {}", f.display());
         }
-        return Ok(());
+        return remove_stale_plots(&a.out, &files);
     }
     let ck = sweep::checkpoint::SweepCheckpoint::new(&a.out);
     if a.resume && !ck.exists() {
@@ -158,14 +205,15 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         },
     };
     let n_games = sweep::games(&cfg).len();
-    eprintln!(
-        "sweep: {n_games} games ({} families), β ∈ {:?}, {} algorithms; games cached in {}",
-        cfg.families.len(),
+    esay!(
+        "sweep: {} ({}), β ∈ {:?}, {}; games cached in {}",
+        super::count(n_games as u64, "game"),
+        super::count(cfg.families.len() as u64, "family"),
         cfg.betas,
-        cfg.algos.len(),
+        super::count(cfg.algos.len() as u64, "algorithm"),
         a.cache.display()
     );
-    let report = sweep::run(&cfg, &opt, &mut |line| eprintln!("{line}"))?;
+    let report = sweep::run(&cfg, &opt, &mut |line| esay!("{line}"))?;
     let nash: Vec<_> = report
         .summary
         .iter()
@@ -175,21 +223,76 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         .iter()
         .filter_map(|r| r.worst_ratio)
         .fold(f64::NAN, f64::max);
-    println!(
-        "{} games, {} runs in {:.1}s ({:.1}s solving; {} operator vectors in {} passes)",
-        report.games,
-        report.runs,
+    say!(
+        "{}, {} in {:.1}s ({:.1}s solving; {} operator vectors in {} passes)",
+        super::count(report.games as u64, "game"),
+        super::count(report.runs as u64, "run"),
         report.wall_seconds,
         report.solve_seconds,
         report.stats.vectors,
         report.stats.passes
     );
     if !nash.is_empty() {
-        println!("nash-mp: worst kl_star / bound over all runs = {worst:.6}");
+        if worst.is_finite() {
+            say!("nash-mp: worst kl_star / bound over all runs = {worst:.6}");
+        } else {
+            say!("nash-mp: no iterate with a bound ≥ 1e-11 to compare kl_star with");
+        }
     }
-    println!("wrote into {}:", a.out.display());
+    let mut families: Vec<&str> = report.summary.iter().map(|r| r.family.as_str()).collect();
+    families.dedup();
+    for f in families {
+        let rows = report.summary.iter().filter(|r| r.family == f);
+        if rows.clone().all(|r| r.final_kl_star == Some(0.0)) {
+            say!(
+                "{f}: every run starts at π* (KL(π*‖π_0) = 0), so there is nothing to contract \
+                 and no rate; a noise-free cyclic game's π* is the uniform reference: give --noise"
+            );
+        }
+    }
+    say!("wrote into {}:", a.out.display());
     for f in &report.files {
-        println!("  {}", f.display());
+        say!("  {}", f.display());
+    }
+    remove_stale_plots(&a.out, &report.files)?;
+    let batching = a.out.join("batching.csv");
+    if !report.files.contains(&batching) {
+        remove_stale(&[batching])?;
+    }
+    Ok(())
+}
+
+/// Removes the plots an earlier sweep left in `OUT/plots/` that this one did not draw (another
+/// grid's families or β), so that every figure there belongs to the latest results.
+fn remove_stale_plots(out: &Path, written: &[PathBuf]) -> anyhow::Result<()> {
+    let dir = out.join("plots");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    let mut stale: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "svg" || e == "png"))
+        .filter(|p| !written.contains(p))
+        .collect();
+    stale.sort();
+    remove_stale(&stale)
+}
+
+fn remove_stale(stale: &[PathBuf]) -> anyhow::Result<()> {
+    let mut removed = Vec::new();
+    for p in stale {
+        match std::fs::remove_file(p) {
+            Ok(()) => removed.push(p.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(crate::Error::io(p, e).into()),
+        }
+    }
+    if !removed.is_empty() {
+        super::warn(&format!(
+            "removed {} from an earlier sweep (not written by this one)",
+            removed.join(", ")
+        ));
     }
     Ok(())
 }

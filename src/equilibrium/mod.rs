@@ -1,4 +1,4 @@
-//! The β-regularised equilibrium `π*` in `f64`, with its certificate (MATH.md §1, §5).
+//! The β-regularised equilibrium `π*` in `f64`, with its certificate (docs/math.md §1, §5).
 //!
 //! The solver iterates the Nash-MP map `Φ` (one Nash-MP iteration at `α = 2`, a contraction of
 //! `KL(π*‖·)` by `1 + 2β`), accelerated by Anderson mixing ([`anderson`]) in log space: plain
@@ -76,16 +76,25 @@ pub enum EqStop {
     MaxIters,
 }
 
-/// `π*` and its certificate.
-#[derive(Clone, Debug, serde::Serialize)]
+/// `π*` and its certificate. Reports (`summary.json`) show the certificate; a checkpoint also
+/// saves `θ*` (see [`crate::io::blobfile`]).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Equilibrium {
-    #[serde(skip)]
+    #[serde(
+        skip_serializing_if = "crate::io::blobfile::not_persisting",
+        default,
+        with = "crate::io::blobfile::f64s"
+    )]
     pub theta: Vec<f64>,
     /// Map evaluations (each two operator applications).
     pub iterations: u64,
     pub queries: u64,
+    #[serde(with = "crate::io::blobfile::bits")]
     pub residual: f64,
+    #[serde(with = "crate::io::blobfile::bits")]
     pub exploit: f64,
+    #[serde(with = "crate::io::blobfile::bits")]
     pub exploit0: f64,
     pub stop: EqStop,
     /// Anderson history length used (0: plain Nash-MP).
@@ -133,6 +142,9 @@ pub fn solve_from(
     Ok(solve_core(op, theta_ref, theta_start, params, &|| false)?.expect("never interrupted"))
 }
 
+// Over 80 lines on purpose: one loop whose state (the Anderson history, the iterate on
+// probation, the lowest residual, the fallback switch and the stop rules) interlocks at every
+// step; split up, each piece would take most of that state as arguments.
 fn solve_core(
     op: &dyn PreferenceOperator,
     theta_ref: &[f64],

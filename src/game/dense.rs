@@ -11,10 +11,19 @@ use crate::kernels::batch::{matvec_batch, MAX_BATCH};
 use crate::kernels::matvec::{self, Element};
 use std::path::{Path, PathBuf};
 
-/// Where the matrix bytes live.
+/// Where the matrix bytes live: a mapped file, our own heap, or memory owned by someone else
+/// (a numpy array of the Python bindings), used in place.
 pub enum Storage {
     Mapped { map: Mapped, offset: usize },
     Owned(Vec<f64>),
+    Borrowed(Box<dyn ElementBytes>),
+}
+
+/// Matrix bytes owned outside the game (e.g. by a numpy array) and kept alive by it: see
+/// [`DenseGame::borrowed`].
+pub trait ElementBytes: Send + Sync {
+    /// The `n × n` row-major elements, as bytes; the same slice on every call.
+    fn bytes(&self) -> &[u8];
 }
 
 /// A dense preference matrix.
@@ -76,6 +85,50 @@ impl DenseGame {
         }
     }
 
+    /// A game over `n × n` row-major entries of `elem` (`f32` or `f64`) held by `owner`, used
+    /// in place without a copy, named `name` in messages. Checks the length and the alignment,
+    /// not the entries (see [`DenseGame::validate`]).
+    pub fn borrowed(
+        name: &str,
+        n: usize,
+        elem: Elem,
+        owner: Box<dyn ElementBytes>,
+    ) -> Result<Self> {
+        let bytes = owner.bytes();
+        let expected = n
+            .checked_mul(n)
+            .and_then(|e| e.checked_mul(elem.size()))
+            .ok_or_else(|| Error::Param(format!("{name}: n = {n} is too large")))?;
+        if n == 0 {
+            return Err(Error::NotSquare {
+                path: name.into(),
+                shape: vec![0, 0],
+            });
+        }
+        if bytes.len() != expected {
+            return Err(Error::Truncated {
+                path: name.into(),
+                expected: expected as u64,
+                found: bytes.len() as u64,
+            });
+        }
+        let align = elem.size();
+        if !(bytes.as_ptr() as usize).is_multiple_of(align) {
+            return Err(Error::Misaligned {
+                path: name.into(),
+                offset: (bytes.as_ptr() as usize % align) as u64,
+                align,
+            });
+        }
+        Ok(DenseGame {
+            n,
+            elem,
+            storage: Storage::Borrowed(owner),
+            path: name.into(),
+            simd: true,
+        })
+    }
+
     /// Uses the portable scalar kernel instead of SIMD (for tests and benchmarks).
     pub fn with_simd(mut self, simd: bool) -> Self {
         self.simd = simd;
@@ -103,6 +156,7 @@ impl DenseGame {
         match &self.storage {
             Storage::Mapped { map, offset } => bytemuck::cast_slice(&map.bytes()[*offset..]),
             Storage::Owned(v) => bytemuck::cast_slice(v.as_slice()),
+            Storage::Borrowed(b) => bytemuck::cast_slice(b.bytes()),
         }
     }
 
@@ -209,5 +263,44 @@ impl PreferenceOperator for DenseGame {
             self.stored_bytes(),
             self.path.display()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Floats(Vec<f32>);
+    impl ElementBytes for Floats {
+        fn bytes(&self) -> &[u8] {
+            bytemuck::cast_slice(&self.0)
+        }
+    }
+
+    #[test]
+    fn borrowed_bytes_apply_in_place_and_are_checked() {
+        let p = [0.5f32, 1.0, 0.0, 0.0, 0.5, 1.0, 1.0, 0.0, 0.5];
+        let g = DenseGame::borrowed("rps", 3, Elem::F32, Box::new(Floats(p.to_vec()))).unwrap();
+        let mut out = [0.0; 3];
+        g.apply(&[0.2, 0.3, 0.5], &mut out);
+        for (o, e) in out.iter().zip([0.4, 0.65, 0.45]) {
+            assert!((o - e).abs() < 1e-7, "{o} vs {e}");
+        }
+        assert!(g.validate(None).is_ok());
+        let short = DenseGame::borrowed("short", 3, Elem::F32, Box::new(Floats(vec![0.5; 8])));
+        assert!(matches!(
+            short,
+            Err(Error::Truncated {
+                expected: 36,
+                found: 32,
+                ..
+            })
+        ));
+        let bad = vec![0.5f32, 0.2, 0.2, 0.5];
+        let g = DenseGame::borrowed("bad", 2, Elem::F32, Box::new(Floats(bad))).unwrap();
+        assert!(matches!(
+            g.validate(None),
+            Err(Error::NotSkewSymmetric { i: 0, j: 1, .. })
+        ));
     }
 }

@@ -5,7 +5,7 @@ pub mod packed;
 mod structured;
 pub mod validate;
 
-pub use dense::{DenseGame, Storage};
+pub use dense::{DenseGame, ElementBytes, Storage};
 pub use packed::PackedGame;
 pub use structured::{BlockGame, LowRankGame};
 
@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::io::mmap::Mapped;
 use std::path::Path;
 
-/// A preference matrix `P` (MATH.md §1) seen as an operator.
+/// A preference matrix `P` (docs/math.md §1) seen as an operator.
 ///
 /// Implementations are skew-consistent (`P + Pᵀ = 1`), so `Pᵀ x = (Σx)·1 − P x`: one
 /// application gives both products.
@@ -85,10 +85,29 @@ pub fn open(path: &Path, tol: Option<f64>) -> Result<Box<dyn PreferenceOperator>
     Ok(g)
 }
 
+/// Whether a game file is a whitespace-separated text matrix (its first bytes are numbers and
+/// blanks), which `convert` imports.
+fn looks_like_text(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(256)];
+    !head.is_empty()
+        && head[0].is_ascii_digit()
+        && head.iter().all(|&b| {
+            b.is_ascii_digit()
+                || b.is_ascii_whitespace()
+                || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E')
+        })
+}
+
 /// Opens a game file and checks its header and length, not its entries.
 pub fn open_unchecked(path: &Path) -> Result<Box<dyn PreferenceOperator>> {
     use crate::io::container::{self, Layout};
     let map = Mapped::open(path)?;
+    if looks_like_text(map.bytes()) {
+        return Err(Error::TextGame {
+            path: path.into(),
+            npy: path.with_extension("npy"),
+        });
+    }
     if !map.bytes().starts_with(container::MAGIC) {
         return Ok(Box::new(DenseGame::open(path)?));
     }

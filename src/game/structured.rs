@@ -1,4 +1,4 @@
-//! Structured games for very large `n` (MATH.md §7), applied implicitly from small factors.
+//! Structured games for very large `n` (docs/math.md §7), applied implicitly from small factors.
 //!
 //! - [`LowRankGame`]: `P = 1/2 + Σ_r w_r (a_r b_rᵀ − b_r a_rᵀ)`, `g(π)` in `O(n·r)`.
 //! - [`BlockGame`]: `P[i][j] = Q[t(i)][t(j)]`, `g(π) = Q·(mass per type)` in `O(n + K²)`.

@@ -14,6 +14,8 @@
 
 use crate::kernels::vector;
 
+pub mod file;
+
 /// A uniform draw in `[0, 1)` determined by `(seed, a, b)` (SplitMix64 finaliser, 53 bits).
 pub fn unit(seed: u64, a: u64, b: u64) -> f64 {
     let mut z =
@@ -49,7 +51,7 @@ pub fn disc_point(seed: u64, i: u64, k: u64) -> (f64, f64) {
 pub fn cyclic_entry(n: usize, i: usize, j: usize) -> f64 {
     let d = (j + n - i) % n;
     let half = (n - 1) / 2;
-    if d == 0 || (n % 2 == 0 && d == n / 2) {
+    if d == 0 || (n.is_multiple_of(2) && d == n / 2) {
         0.5
     } else if d <= half {
         1.0
@@ -93,6 +95,14 @@ impl Family {
     }
 }
 
+/// A family's CLI name (`bradley-terry`, `low-rank` …).
+pub fn family_name(f: Family) -> String {
+    serde_json::to_value(f)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// Family parameters (each family reads the ones it needs).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct Params {
@@ -126,10 +136,9 @@ impl Params {
             Family::Cyclic if !(0.0..=1.0).contains(&p.noise) => {
                 Err(format!("--noise must be in [0, 1], got {}", p.noise))
             }
-            Family::Disc | Family::Mixture if p.rank == 0 || p.rank % 2 != 0 => Err(format!(
-                "--rank of a disc game must be even and ≥ 2, got {}",
-                p.rank
-            )),
+            Family::Disc | Family::Mixture if p.rank == 0 || !p.rank.is_multiple_of(2) => Err(
+                format!("--rank of a disc game must be even and ≥ 2, got {}", p.rank),
+            ),
             Family::LowRank if p.rank == 0 => Err("--rank must be ≥ 1".into()),
             Family::Mixture if !(0.0..=1.0).contains(&p.weight) => {
                 Err(format!("--weight must be in [0, 1], got {}", p.weight))

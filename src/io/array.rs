@@ -92,6 +92,7 @@ pub fn parse_vector(path: &Path, bytes: &[u8]) -> Result<Vec<f64>> {
 
 /// Writes a float64 vector atomically.
 pub fn write_vector(path: &Path, v: &[f64]) -> Result<()> {
+    super::output::check(path, super::output::Format::Npy, "a float64 vector")?;
     let mut f = AtomicFile::create(path)?;
     let io = |e| Error::io(path, e);
     f.write_all(&npy::header_bytes(DType::F64, &[v.len() as u64]))
@@ -109,6 +110,7 @@ pub fn write_matrix(
     dtype: DType,
     mut row: impl FnMut(usize, &mut [f64]) -> Result<()>,
 ) -> Result<()> {
+    super::output::check(path, super::output::Format::Npy, "a dense float matrix")?;
     let mut f = AtomicFile::create(path)?;
     let io = |e| Error::io(path, e);
     f.write_all(&npy::header_bytes(dtype, &[n as u64, n as u64]))

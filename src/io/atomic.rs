@@ -19,10 +19,14 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     pub fn create(target: &Path) -> Result<Self> {
-        let dir = match target.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        if target.is_dir() {
+            return Err(Error::Output {
+                path: target.into(),
+                reason: "is a folder; give a file name".into(),
+            });
+        }
+        super::output::ensure_parent(target)?;
+        let dir = super::output::parent_of(target);
         let name = target
             .file_name()
             .ok_or_else(|| Error::io(target, std::io::Error::other("not a file path")))?;
@@ -31,7 +35,8 @@ impl AtomicFile {
         tmp_name.push(name);
         tmp_name.push(format!(".{}.tmp", std::process::id()));
         let tmp = dir.join(tmp_name);
-        let f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        // The error names the target the user asked for, not the hidden temporary.
+        let f = std::fs::File::create(&tmp).map_err(|e| Error::io(target, e))?;
         Ok(AtomicFile {
             target: target.to_path_buf(),
             tmp,
@@ -41,13 +46,29 @@ impl AtomicFile {
 
     /// Flushes, syncs and renames into place; on failure (e.g. a full disk while flushing)
     /// the temporary is removed and the target left as it was.
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
+        self.commit_checked(&|_| Ok(()))
+    }
+
+    /// Like [`AtomicFile::commit`], but `check` first reads the complete temporary (its path is
+    /// passed); if it fails, the temporary is removed, the target is left as it was, and the
+    /// error ([`Error::Rejected`]) names the target.
+    pub fn commit_checked(mut self, check: &dyn Fn(&Path) -> Result<()>) -> Result<()> {
         let w = self.w.take().expect("committed twice");
         let tmp = &self.tmp;
         let done = w
             .into_inner()
             .map_err(|e| Error::io(tmp, e.into_error()))
             .and_then(|f| f.sync_all().map_err(|e| Error::io(tmp, e)))
+            .and_then(|()| {
+                check(tmp).map_err(|e| Error::Rejected {
+                    path: self.target.clone(),
+                    reason: e.to_string().replace(
+                        &tmp.display().to_string(),
+                        &self.target.display().to_string(),
+                    ),
+                })
+            })
             .and_then(|()| {
                 std::fs::rename(tmp, &self.target).map_err(|e| Error::io(&self.target, e))
             });
@@ -125,6 +146,37 @@ pub fn write_all(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rejected_write_leaves_the_previous_file_and_no_temporary() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("sub/g.npy");
+        write_all(&target, b"old").unwrap();
+        let mut f = AtomicFile::create(&target).unwrap();
+        f.write_all(b"new").unwrap();
+        let e = f
+            .commit_checked(&|p| {
+                assert_eq!(
+                    std::fs::read(p).unwrap(),
+                    b"new",
+                    "the check sees the new bytes"
+                );
+                Err(Error::Param(format!("{} is bad", p.display())))
+            })
+            .unwrap_err()
+            .to_string();
+        let shown = e.replace(&d.path().display().to_string(), "");
+        assert!(
+            shown.contains("g.npy") && shown.contains("removed") && !shown.contains(".tmp"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), b"old");
+        let names: Vec<_> = std::fs::read_dir(d.path().join("sub"))
+            .unwrap()
+            .flatten()
+            .collect();
+        assert_eq!(names.len(), 1, "no temporary left");
+    }
 
     #[test]
     fn stale_temporaries_of_dead_processes_go() {

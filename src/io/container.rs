@@ -18,18 +18,7 @@ pub const VERSION: u8 = 1;
 /// Data starts at a multiple of this (page-aligned, so every element type is aligned).
 pub const DATA_ALIGN: usize = 4096;
 pub const MAX_HEADER_LEN: usize = 1 << 20;
-/// The `u16` fixed-point value of probability 1 (even, so that ½ = 32767 is exact).
-pub const U16_ONE: f64 = 65534.0;
-/// Largest error of one `u16` entry: half a unit.
-pub const U16_ERROR: f64 = 0.5 / U16_ONE;
-
-/// Probability → `u16` fixed point (rounded to nearest, clamped to `[0, U16_ONE]`).
-pub fn quantise_u16(p: f64) -> u16 {
-    (p.clamp(0.0, 1.0) * U16_ONE).round() as u16
-}
-
-/// The packed layout's tile side.
-pub const TILE: usize = 256;
+pub use crate::storage::{quantise_u16, TILE, U16_ERROR, U16_ONE};
 
 /// How the game's numbers are laid out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,12 +1,17 @@
 //! Writing games in every layout: parallel, streaming (memory bounded by one batch, whatever the
 //! file size), atomic (a temporary file renamed into place), byte-identical for any thread count
 //! (every byte is a function of its position).
+//!
+//! [`matrix`] is the one dispatch from a matrix storage ([`MatrixFormat`]) to a file (`.npy`
+//! for dense f32/f64, the container otherwise); every writer checks its target with
+//! [`super::output::check`] (extension ↔ format, parent folder) before writing a byte.
 
 use super::atomic::AtomicFile;
 use super::container::{self, quantise_u16, Elem, GameHeader, Layout, TypeWidth, TILE, U16_ONE};
 use super::npy::{self, DType};
+use super::output::{self, Format};
 use crate::error::{Error, Result};
-use crate::kernels::tile::{tile_index, TILE_ELEMS};
+use crate::storage::{tile_index, TILE_ELEMS};
 use rayon::prelude::*;
 use std::io::Write;
 use std::path::Path;
@@ -129,6 +134,124 @@ fn pipelined(
     Ok(())
 }
 
+/// A post-write check of the complete temporary file (its path is passed) before it is renamed
+/// into place; see [`AtomicFile::commit_checked`].
+pub type Verify<'a> = &'a dyn Fn(&Path) -> Result<()>;
+
+fn no_check(_: &Path) -> Result<()> {
+    Ok(())
+}
+
+/// How a matrix game is stored: its layout ([`Layout::Dense`] or [`Layout::Packed`]) and entry
+/// type. Dense f32/f64 games are `.npy` files (numpy reads them), the others containers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatrixFormat {
+    layout: Layout,
+    elem: Elem,
+}
+
+impl MatrixFormat {
+    /// The sweep's and `generate`'s default: a dense float32 `.npy`.
+    pub const DENSE_F32: MatrixFormat = MatrixFormat {
+        layout: Layout::Dense,
+        elem: Elem::F32,
+    };
+
+    /// Checks that `layout` is a matrix layout that can store `elem`.
+    pub fn new(layout: Layout, elem: Elem) -> Result<Self> {
+        match (layout, elem) {
+            (Layout::Packed, Elem::F64) => Err(Error::Param(
+                "the packed layout computes in f32 and stores f32 or u16; for float64 precision \
+                 use --layout dense --dtype f64"
+                    .into(),
+            )),
+            (Layout::Dense | Layout::Packed, _) => Ok(MatrixFormat { layout, elem }),
+            (l, _) => Err(Error::Param(format!("{l:?} is not a matrix layout"))),
+        }
+    }
+
+    pub fn layout(self) -> Layout {
+        self.layout
+    }
+
+    pub fn elem(self) -> Elem {
+        self.elem
+    }
+
+    /// The `.npy` dtype, for the formats numpy reads.
+    pub fn npy_dtype(self) -> Option<DType> {
+        match (self.layout, self.elem) {
+            (Layout::Dense, Elem::F32) => Some(DType::F32),
+            (Layout::Dense, Elem::F64) => Some(DType::F64),
+            _ => None,
+        }
+    }
+
+    /// The file format, and so the extension, of a game stored this way.
+    pub fn file_format(self) -> Format {
+        if self.npy_dtype().is_some() {
+            Format::Npy
+        } else {
+            Format::Container
+        }
+    }
+
+    /// `"a packed u16 game"`.
+    pub fn describe(self) -> String {
+        let layout = match self.layout {
+            Layout::Packed => "packed",
+            _ => "dense",
+        };
+        format!("a {layout} {} game", self.elem.name())
+    }
+
+    /// Checks `path` for a game stored this way (extension, parent folder).
+    pub fn check_target(self, path: &Path) -> Result<()> {
+        output::check(path, self.file_format(), &self.describe())
+    }
+
+    /// The game's data bytes (without the header) at `n` actions.
+    pub fn data_bytes(self, n: u64) -> Result<u64> {
+        self.header(&GameHeader::new(n, Layout::Dense))
+            .expected_data_bytes()
+            .map_err(Error::Param)
+    }
+
+    /// `base` (n, family, seed, params) with this storage's layout, dtype and tile.
+    fn header(self, base: &GameHeader) -> GameHeader {
+        let mut h = base.clone();
+        h.layout = self.layout;
+        h.dtype = Some(self.elem);
+        if self.layout == Layout::Packed {
+            h.tile = Some(TILE as u64);
+        }
+        h
+    }
+}
+
+/// Writes the matrix game `entry` of `base.n` actions stored as `format` (the header's family,
+/// seed and params are kept in a container; `.npy` has no room for them). `verify` reads the
+/// complete file before it is renamed into place: if it fails, nothing is left at `path`.
+/// Returns the number of data bytes.
+pub fn matrix(
+    path: &Path,
+    base: &GameHeader,
+    format: MatrixFormat,
+    entry: EntryFn,
+    progress: Progress,
+    verify: Option<Verify>,
+) -> Result<u64> {
+    format.check_target(path)?;
+    let header = format.header(base);
+    let n = usize::try_from(header.n).map_err(|_| Error::Param("n too large".into()))?;
+    let verify = verify.unwrap_or(&no_check);
+    match format.npy_dtype() {
+        Some(d) => write_npy(path, n, d, entry, progress, verify)?,
+        None => write_container(path, &header, entry, progress, verify)?,
+    }
+    format.data_bytes(header.n)
+}
+
 /// A dense `f32`/`f64` game as `.npy` (what numpy reads).
 pub fn dense_npy(
     path: &Path,
@@ -136,6 +259,18 @@ pub fn dense_npy(
     dtype: DType,
     entry: EntryFn,
     progress: Progress,
+) -> Result<()> {
+    output::check(path, Format::Npy, "a dense float game")?;
+    write_npy(path, n, dtype, entry, progress, &no_check)
+}
+
+fn write_npy(
+    path: &Path,
+    n: usize,
+    dtype: DType,
+    entry: EntryFn,
+    progress: Progress,
+    verify: Verify,
 ) -> Result<()> {
     let mut f = AtomicFile::create(path)?;
     f.write_all(&npy::header_bytes(dtype, &[n as u64, n as u64]))
@@ -145,7 +280,7 @@ pub fn dense_npy(
         DType::F64 => Elem::F64,
     };
     write_rows(&mut f, n, elem, entry, progress)?;
-    f.commit()
+    f.commit_checked(verify)
 }
 
 /// A game in the container: `header` says the layout (dense or packed) and element type.
@@ -154,6 +289,17 @@ pub fn matrix_container(
     header: &GameHeader,
     entry: EntryFn,
     progress: Progress,
+) -> Result<()> {
+    output::check(path, Format::Container, "a nashmp game container")?;
+    write_container(path, header, entry, progress, &no_check)
+}
+
+fn write_container(
+    path: &Path,
+    header: &GameHeader,
+    entry: EntryFn,
+    progress: Progress,
+    verify: Verify,
 ) -> Result<()> {
     let n = usize::try_from(header.n).map_err(|_| Error::Param("n too large".into()))?;
     let elem = header
@@ -167,7 +313,7 @@ pub fn matrix_container(
         Layout::Packed => write_tiles(&mut f, n, elem, entry, progress)?,
         l => return Err(Error::Param(format!("layout {l:?} is not a matrix layout"))),
     }
-    f.commit()
+    f.commit_checked(verify)
 }
 
 fn write_tiles(
@@ -226,6 +372,7 @@ pub fn lowrank(
     factor: &(dyn Fn(usize, usize) -> (f64, f64) + Sync),
     progress: Progress,
 ) -> Result<()> {
+    output::check(path, Format::Container, "a low-rank game")?;
     let n = header.n as usize;
     let mut f = AtomicFile::create(path)?;
     let io = |e| Error::io(path, e);
@@ -267,6 +414,7 @@ pub fn block(
     type_of: &(dyn Fn(usize) -> u32 + Sync),
     progress: Progress,
 ) -> Result<()> {
+    output::check(path, Format::Container, "a block game")?;
     let n = header.n as usize;
     let width = header
         .type_width

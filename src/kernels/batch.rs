@@ -129,7 +129,7 @@ impl BatchElem for f32 {
 }
 
 impl BatchElem for u16 {
-    const SCALE: f64 = 1.0 / crate::io::container::U16_ONE;
+    const SCALE: f64 = 1.0 / crate::storage::U16_ONE;
     fn to_f32(self) -> f32 {
         self as f32
     }

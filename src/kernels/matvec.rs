@@ -396,15 +396,15 @@ impl Element for f64 {
     }
 }
 
-/// Fixed point `P = q / 65534` (`io::container::U16_ONE`); `x` in `f32`, products summed as for `f32`.
+/// Fixed point `P = q / 65534` (`storage::U16_ONE`); `x` in `f32`, products summed as for `f32`.
 impl Element for u16 {
     type X = f32;
-    const SCALE: f64 = 1.0 / crate::io::container::U16_ONE;
+    const SCALE: f64 = 1.0 / crate::storage::U16_ONE;
     fn convert_x(x: f64) -> f32 {
         x as f32
     }
     fn to_f64(self) -> f64 {
-        self as f64 / crate::io::container::U16_ONE
+        self as f64 / crate::storage::U16_ONE
     }
     #[inline]
     fn dot_rows<const R: usize>(rows: [&[u16]; R], x: &[f32], simd: bool) -> [f64; R] {

@@ -10,19 +10,8 @@
 //! a tile; the scalar twins sum in `f64`. Results are in storage units (`q` for `u16`): callers
 //! scale.
 
-use crate::io::container::TILE;
-
-pub const PANEL_ROWS: usize = 8;
-pub const PANEL_COLS: usize = 16;
-pub const TILE_ELEMS: usize = TILE * TILE;
-
-/// Position of entry `(r, c)` of a tile in its storage order.
-#[inline]
-pub fn tile_index(r: usize, c: usize) -> usize {
-    ((r / PANEL_ROWS) * (TILE / PANEL_COLS) + c / PANEL_COLS) * (PANEL_ROWS * PANEL_COLS)
-        + (r % PANEL_ROWS) * PANEL_COLS
-        + c % PANEL_COLS
-}
+use crate::storage::TILE;
+pub use crate::storage::{tile_index, PANEL_COLS, PANEL_ROWS, TILE_ELEMS};
 
 /// An element type the packed kernels read.
 pub trait TileElem: bytemuck::Pod + Send + Sync {

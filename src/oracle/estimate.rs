@@ -1,4 +1,4 @@
-//! The sampled payoff (MATH.md §6): `ĝ(π)[i] = (1/m) Σ_{t<m} Bernoulli(P[i][j_t])`,
+//! The sampled payoff (docs/math.md §6): `ĝ(π)[i] = (1/m) Σ_{t<m} Bernoulli(P[i][j_t])`,
 //! `j_t ~ π`, for every action `i`: `n·m` queries.
 //!
 //! Each term is marginally Bernoulli(`g(π)[i]`), so `m·ĝ[i]` is Binomial(`m`, `g[i]`): unbiased,

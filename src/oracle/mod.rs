@@ -1,4 +1,4 @@
-//! Sampled preference queries (MATH.md §6): nobody sees `P`, one asks "is `i` better than `j`?"
+//! Sampled preference queries (docs/math.md §6): nobody sees `P`, one asks "is `i` better than `j`?"
 //! and gets a Bernoulli(`P[i][j]`) answer.
 //!
 //! - [`Oracle`] answers queries from any [`PreferenceOperator`] (through its single-entry lookup)
@@ -214,9 +214,9 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Index of an algorithm among the streams of one seed.
+/// An algorithm's stream among those of one seed: its frozen id in [`AlgoKind::TABLE`].
 pub(crate) fn algo_stream(kind: AlgoKind) -> u64 {
-    AlgoKind::ALL.iter().position(|&k| k == kind).unwrap_or(0) as u64
+    kind.info().stream
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Approximate Nash-MP (MATH.md §6): each proximal step
+//! Approximate Nash-MP (docs/math.md §6): each proximal step
 //! `argmax_θ F(θ) = α E_{y~π_θ}[g(π_opp)[y]] − αβ KL(π_θ‖μ) − KL(π_θ‖π_k)`
 //! is solved by `S` stochastic policy-gradient steps on the logits, each from `B` sampled pairs
 //! `y ~ π_θ`, `y' ~ π_opp` and their Bernoulli outcomes `o = query(y, y')`. The first prox step

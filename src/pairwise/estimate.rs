@@ -192,6 +192,10 @@ pub struct Coverage {
     pub per_pair_max: u64,
     pub smoothing: f64,
     pub fill: Fill,
+    /// The log's columns the game was imported from (so that `rank --bootstrap` reads the log
+    /// the same way); absent in files written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<super::log::Columns>,
 }
 
 impl Coverage {
@@ -226,6 +230,7 @@ impl Coverage {
             per_pair_max: per_pair.last().copied().unwrap_or(0),
             smoothing: params.smoothing,
             fill: params.fill,
+            columns: None,
         }
     }
 

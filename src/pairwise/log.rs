@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// The names of the three columns that carry a judgement.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Columns {
     pub left: String,
     pub right: String,
@@ -26,6 +26,17 @@ impl Default for Columns {
         Columns {
             left: "left".into(),
             right: "right".into(),
+            winner: "winner".into(),
+        }
+    }
+}
+
+impl Columns {
+    /// The columns of public arena logs: `model_a,model_b,winner`.
+    pub fn arena() -> Self {
+        Columns {
+            left: "model_a".into(),
+            right: "model_b".into(),
             winner: "winner".into(),
         }
     }
@@ -53,6 +64,9 @@ pub struct Judgement {
 pub struct JudgementLog {
     pub items: Vec<String>,
     pub judgements: Vec<Judgement>,
+    /// The columns read: those asked for, or the arena's (`model_a,model_b,winner`) when the
+    /// default `left,right,winner` are absent and the header has those.
+    pub columns: Columns,
 }
 
 /// Reads and parses a log file.
@@ -82,6 +96,17 @@ pub fn parse(path: &Path, bytes: &[u8], cols: &Columns) -> Result<JudgementLog> 
         ));
     }
     let find = |name: &str| header.iter().position(|h| h == name);
+    let arena = Columns::arena();
+    let cols = if *cols == Columns::default()
+        && (find(&cols.left).is_none() || find(&cols.right).is_none())
+        && [&arena.left, &arena.right, &arena.winner]
+            .iter()
+            .all(|c| find(c).is_some())
+    {
+        &arena
+    } else {
+        cols
+    };
     let (l, r, w) = match (find(&cols.left), find(&cols.right), find(&cols.winner)) {
         (Some(l), Some(r), Some(w)) => (l, r, w),
         (l, r, w) => {
@@ -192,7 +217,11 @@ pub fn parse(path: &Path, bytes: &[u8], cols: &Columns) -> Result<JudgementLog> 
             outcome: j.outcome,
         })
         .collect();
-    Ok(JudgementLog { items, judgements })
+    Ok(JudgementLog {
+        items,
+        judgements,
+        columns: cols.clone(),
+    })
 }
 
 /// Reads a winner cell (see the module docs); `None` if it is none of the accepted forms.

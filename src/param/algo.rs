@@ -1,4 +1,4 @@
-//! Nash-MP, OMWU and MMD in a log-linear class (MATH.md §8), on `θ ∈ R^d`.
+//! Nash-MP, OMWU and MMD in a log-linear class (docs/math.md §8), on `θ ∈ R^d`.
 //!
 //! Every update is the in-class prox `prox(θ, v) = (θ + α v)/(1 + αβ)` of a payoff direction
 //! `v` (the payoff restricted to the class is `c + φ·v`; the constant is absorbed by the

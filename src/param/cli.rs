@@ -1,4 +1,4 @@
-//! `solve --policy linear --features F.npy|game`: the log-linear policy class of MATH.md §8.
+//! `solve --policy linear --features F.npy|game`: the log-linear policy class of docs/math.md §8.
 
 use super::adapter::LinearPolicy;
 use super::{Features, LinearClass};
@@ -13,7 +13,7 @@ use std::sync::Arc;
 pub enum PolicyKind {
     /// One log-probability per action.
     Tabular,
-    /// π_θ(y) ∝ μ(y)·exp(θ·φ(y)) over the d features of --features (MATH.md §8).
+    /// π_θ(y) ∝ μ(y)·exp(θ·φ(y)) over the d features of --features (docs/math.md §8).
     Linear,
 }
 

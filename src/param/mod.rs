@@ -1,4 +1,4 @@
-//! Parametric (log-linear) policies (MATH.md §8): `π_θ(y) = μ(y)·exp(θ·φ(y) − A(θ))` over `d`
+//! Parametric (log-linear) policies (docs/math.md §8): `π_θ(y) = μ(y)·exp(θ·φ(y) − A(θ))` over `d`
 //! action features `φ ∈ R^{n×d}`, `θ ∈ R^d`.
 //!
 //! - [`Features`]: the columns `φ_k` (from a `.npy` file, validated, or borrowed from a low-rank
@@ -433,7 +433,7 @@ impl<'a> LinearClass<'a> {
     }
 
     /// `(Cov_π(φ, g), E_π[g])` for a payoff vector `g` (length `n`): the exact right-hand side
-    /// of the in-class projection (MATH.md §8, non-realizable games).
+    /// of the in-class projection (docs/math.md §8, non-realizable games).
     pub fn cov_with(&self, theta: &[f64], mom: &Moments, g: &[f64]) -> Vec<f64> {
         let d = self.d();
         let n = self.n();
@@ -602,7 +602,7 @@ impl<'a> LinearClass<'a> {
     }
 
     /// The one-sided exploitability of `π_θ` in a realizable game, from moments alone:
-    /// `β[A(M m/β) − A(θ) + θ·m]` (MATH.md §5 with `g = 1/2 + φ M m`, §8).
+    /// `β[A(M m/β) − A(θ) + θ·m]` (docs/math.md §5 with `g = 1/2 + φ M m`, §8).
     pub fn exploit_realizable(&self, theta: &[f64], mom: &Moments, beta: f64) -> f64 {
         let v = self.skew_times(&mom.mean);
         let br: Vec<f64> = v.iter().map(|x| x / beta).collect();

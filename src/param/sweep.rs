@@ -33,7 +33,7 @@ impl ParamFamily {
 
 /// Writes a game of the family with `d` features (`d` even) as a low-rank container.
 pub fn write_game(path: &Path, family: ParamFamily, n: usize, d: usize, seed: u64) -> Result<()> {
-    assert!(d >= 2 && d % 2 == 0, "an even number of features");
+    assert!(d >= 2 && d.is_multiple_of(2), "an even number of features");
     let r = d / 2;
     let mut header = GameHeader::new(n as u64, Layout::LowRank);
     header.family = Some(family.name().into());
@@ -276,7 +276,7 @@ impl ParamSweepArgs {
 impl SweepConfig {
     fn check(&self) -> Result<()> {
         let p = |m: String| Err(Error::Param(m));
-        if self.d < 2 || self.d % 2 != 0 {
+        if self.d < 2 || !self.d.is_multiple_of(2) {
             return p(format!(
                 "--d must be even and ≥ 2 (factor pairs), got {}",
                 self.d

@@ -30,7 +30,7 @@ fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// MATH.md §8: the class's payoff `1/2 + φ M m(π)` is the game's `P π` (realizable).
+/// docs/math.md §8: the class's payoff `1/2 + φ M m(π)` is the game's `P π` (realizable).
 #[test]
 fn factors_reproduce_the_game() {
     let t = tempfile::tempdir().unwrap();

@@ -3,11 +3,19 @@
 use super::Row;
 use crate::error::{Error, Result};
 use crate::io::atomic::AtomicFile;
+use crate::metrics::Metric;
 use std::io::Write;
 use std::path::Path;
 
-pub const HEADER: &str =
-    "algo,iter,queries,kl_star,kl_star_rev,span_star,exploit,gap,exploit0,residual,bound,seconds";
+/// The columns of `metrics.csv` before and after the metrics ([`Metric::ALL`]).
+pub const LEAD: [&str; 3] = ["algo", "iter", "queries"];
+pub const TAIL: [&str; 1] = ["seconds"];
+
+/// The header of `metrics.csv`:
+/// `algo,iter,queries,kl_star,kl_star_rev,span_star,exploit,gap,exploit0,residual,bound,seconds`.
+pub fn header() -> String {
+    Metric::header(&LEAD, &TAIL)
+}
 
 /// Formats an optional float: shortest round-trip exponent form, empty when absent.
 pub fn cell(v: Option<f64>) -> String {
@@ -24,7 +32,7 @@ pub struct MetricsCsv {
 impl MetricsCsv {
     pub fn create(path: &Path) -> Result<Self> {
         let mut f = AtomicFile::create(path)?;
-        writeln!(f, "{HEADER}").map_err(|e| Error::io(path, e))?;
+        writeln!(f, "{}", header()).map_err(|e| Error::io(path, e))?;
         Ok(MetricsCsv { f, text: None })
     }
 
@@ -41,7 +49,7 @@ impl MetricsCsv {
 
     /// Keeps a copy of the text written from now on (see [`MetricsCsv::text`]).
     pub fn retain_text(mut self) -> Self {
-        self.text.get_or_insert_with(|| format!("{HEADER}\n"));
+        self.text.get_or_insert_with(|| format!("{}\n", header()));
         self
     }
 
@@ -67,7 +75,7 @@ impl MetricsCsv {
     }
 }
 
-/// The eight metric cells `kl_star,kl_star_rev,span_star,exploit,gap,exploit0,residual,bound`.
+/// The metric cells, in the order of [`Metric::ALL`].
 pub fn metric_cells(m: &crate::metrics::Metrics) -> String {
     m.values().map(cell).join(",")
 }

@@ -6,9 +6,8 @@
 //! a final name.
 
 use crate::error::{Error, Result};
-use crate::gen::{self, DenseFamily, Family, Params};
-use crate::io::container::{GameHeader, Layout, TypeWidth};
-use crate::io::{npy::DType, write};
+use crate::gen::{self, Family, Params};
+use crate::io::write::MatrixFormat;
 use std::path::{Path, PathBuf};
 
 /// One generated game of the sweep.
@@ -66,50 +65,23 @@ impl GameSpec {
     }
 
     fn write(&self, path: &Path) -> Result<()> {
-        let (n, seed, p) = (self.n, self.seed, self.params);
         let none = |_| {};
-        let mut header = GameHeader::new(n as u64, Layout::Dense);
-        header.family = Some(self.family_name());
-        header.seed = Some(seed);
-        header.params = serde_json::to_value(p).expect("params serialise");
-        match self.family {
-            Family::LowRank => {
-                header.layout = Layout::LowRank;
-                header.rank = Some(p.rank as u64);
-                write::lowrank(
-                    path,
-                    &header,
-                    &gen::lowrank_weights(p.rank),
-                    &|k, i| gen::lowrank_factor(seed, k, i),
-                    &none,
-                )
-            }
-            Family::Block => {
-                header.layout = Layout::Block;
-                header.types = Some(p.types as u64);
-                header.type_width = Some(TypeWidth::for_types(p.types));
-                write::block(
-                    path,
-                    &header,
-                    &gen::block_q(seed, p.types),
-                    &|i| gen::block_type(seed, p.types, i),
-                    &none,
-                )
-            }
-            family => {
-                let fam = DenseFamily::new(family, n, seed, p);
-                write::dense_npy(path, n, DType::F32, &fam, &none)
-            }
-        }
+        gen::file::write_game(
+            path,
+            self.family,
+            self.n,
+            self.seed,
+            self.params,
+            MatrixFormat::DENSE_F32,
+            &none,
+        )
+        .map(|_| ())
     }
 }
 
 /// A family's CLI name (`bradley-terry`, `low-rank` …).
 pub fn family_name(f: Family) -> String {
-    serde_json::to_value(f)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+    gen::family_name(f)
 }
 
 #[cfg(test)]

@@ -14,278 +14,90 @@
 //! Every game file carries the fingerprint of its game file
 //! ([`crate::run::fingerprint::game_file`]); a resume is refused if the game changed.
 //!
-//! **Format** (little endian), as `checkpoint.nmpck` of `solve`: the magic `NASHMPSW`, a `u32`
-//! version, a `u32` 0, a `u64` length `J ≤` [`MAX_MANIFEST`], `J` bytes of JSON (the manifest),
-//! then the blobs the manifest lists, back to back, each a sequence of `u64` words (floats by
-//! their bit patterns, so a resumed run continues on the same bits). [`parse`] works on bytes and
-//! checks every length against the file before allocating. Every file is written atomically
-//! ([`crate::io::atomic`]).
+//! **Format**: a [`crate::io::blobfile`] with the magic `NASHMPSW` (version 2), as
+//! `checkpoint.nmpck` of `solve`: each file's record serialises itself, vectors and iterate
+//! series as raw little-endian blobs, floats by their bit patterns (so a resumed run continues on
+//! the same bits). Parsing works on bytes and checks every length against the file before
+//! allocating; a file written by an older version is refused as such. Every file is written
+//! atomically ([`crate::io::atomic`]).
 
 use super::cache::GameSpec;
 use super::lockstep::BatchStats;
-use super::runner::{EqReport, Record};
-use crate::algo::{AlgoKind, AlgoState};
-use crate::equilibrium::{EqStop, Equilibrium};
+use super::record::{records, EqReport, Record, RunResult};
+use crate::algo::AlgoKind;
+use crate::equilibrium::Equilibrium;
 use crate::error::{Error, Result};
-use crate::io::atomic::{self, AtomicFile};
-use crate::metrics::Metrics;
-use crate::run::checkpoint::{metrics_from, metrics_rec, CurRec as StateRec};
+use crate::io::atomic;
+use crate::io::blobfile::{self, Format};
+use crate::run::checkpoint::{check_label, check_len};
 use crate::run::RunState;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The checkpoint folder's name inside `--out`.
 pub const DIR_NAME: &str = "checkpoint";
 const FINGERPRINT_FILE: &str = "sweep.txt";
-const MAGIC: &[u8; 8] = b"NASHMPSW";
-const VERSION: u32 = 1;
-const PREFIX: usize = 24;
 /// Largest manifest accepted (sizes, counters, labels and certificates only).
 pub const MAX_MANIFEST: u64 = 1 << 20;
-/// Words per saved iterate: iteration, queries, a mask of the metrics present, eight metrics.
-const RECORD_WORDS: usize = 11;
+/// The file format (version 1 wrote hand-made mirror records; it is refused as older).
+pub const FORMAT: Format = Format {
+    magic: b"NASHMPSW",
+    version: 2,
+    max_manifest: MAX_MANIFEST,
+};
 
-/// The manifest with the lengths of the blobs that follow it.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Envelope<M> {
-    /// Words in each blob, in file order.
-    blobs: Vec<u64>,
-    body: M,
-}
-
-/// Writes `body` and `blobs` to `path` atomically.
-fn write<M: Serialize>(path: &Path, body: M, blobs: &[Vec<u64>]) -> Result<()> {
-    let env = Envelope {
-        blobs: blobs.iter().map(|b| b.len() as u64).collect(),
-        body,
-    };
-    let json = serde_json::to_vec(&env).expect("manifest serialises");
-    let mut f = AtomicFile::create(path)?;
-    let io = |e| Error::io(path, e);
-    crate::run::checkpoint::write_prefix(&mut f, path, MAGIC, VERSION, &json)?;
-    for b in blobs {
-        for chunk in b.chunks(1 << 16) {
-            let bytes: Vec<u8> = chunk.iter().flat_map(|x| x.to_le_bytes()).collect();
-            f.write_all(&bytes).map_err(io)?;
-        }
-    }
-    f.commit()
-}
-
-/// Splits a checkpoint file into its manifest and its blobs (as byte slices of whole words).
-pub fn parse<M: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<(M, Vec<&[u8]>), String> {
-    let body = crate::run::checkpoint::manifest_end(bytes, MAGIC, VERSION, MAX_MANIFEST)?;
-    let env: Envelope<M> =
-        serde_json::from_slice(&bytes[PREFIX..body]).map_err(|e| format!("manifest: {e}"))?;
-    let mut blobs = Vec::with_capacity(env.blobs.len().min(1 << 16));
-    let mut at = body as u64;
-    for (i, &words) in env.blobs.iter().enumerate() {
-        let end = words
-            .checked_mul(8)
-            .and_then(|b| at.checked_add(b))
-            .filter(|&e| e <= bytes.len() as u64)
-            .ok_or_else(|| format!("blob {i} ({words} words) runs past the end of the file"))?;
-        blobs.push(&bytes[at as usize..end as usize]);
-        at = end;
-    }
-    if at != bytes.len() as u64 {
-        return Err(format!(
-            "{} bytes after the last blob",
-            bytes.len() as u64 - at
-        ));
-    }
-    Ok((env.body, blobs))
-}
-
-/// Reads blobs out of a parsed file, each at most once (so a lying manifest cannot multiply the
-/// file's size).
-struct Blobs<'a> {
-    list: Vec<Option<&'a [u8]>>,
-}
-
-impl<'a> Blobs<'a> {
-    fn new(list: Vec<&'a [u8]>) -> Self {
-        Blobs {
-            list: list.into_iter().map(Some).collect(),
-        }
-    }
-    fn take(&mut self, i: usize) -> std::result::Result<&'a [u8], String> {
-        self.list
-            .get_mut(i)
-            .ok_or_else(|| format!("blob {i} does not exist"))?
-            .take()
-            .ok_or_else(|| format!("blob {i} is referenced twice"))
-    }
-    /// A vector of exactly `n` floats.
-    fn vector(&mut self, i: usize, n: usize) -> std::result::Result<Vec<f64>, String> {
-        let b = self.take(i)?;
-        if b.len() as u64 != 8 * n as u64 {
-            return Err(format!(
-                "vector blob {i} has {} bytes, expected {} for {n} actions",
-                b.len(),
-                8 * n as u64
-            ));
-        }
-        Ok(words(b).map(f64::from_bits).collect())
-    }
-    fn records(&mut self, i: usize) -> std::result::Result<Vec<Record>, String> {
-        let b = self.take(i)?;
-        if b.len() % (8 * RECORD_WORDS) != 0 {
-            return Err(format!(
-                "record blob {i} has {} bytes, not a multiple of {}",
-                b.len(),
-                8 * RECORD_WORDS
-            ));
-        }
-        let w: Vec<u64> = words(b).collect();
-        Ok(w.chunks_exact(RECORD_WORDS)
-            .map(|r| {
-                let vals =
-                    std::array::from_fn(|m| (r[2] >> m & 1 == 1).then(|| f64::from_bits(r[3 + m])));
-                Record {
-                    iter: r[0],
-                    queries: r[1],
-                    m: Metrics::from_values(vals),
-                }
-            })
-            .collect())
-    }
-}
-
-fn words(b: &[u8]) -> impl Iterator<Item = u64> + '_ {
-    b.chunks_exact(8)
-        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
-}
-
-fn records_blob(records: &[Record]) -> Vec<u64> {
-    let mut w = Vec::with_capacity(records.len() * RECORD_WORDS);
-    for r in records {
-        let vals = r.m.values();
-        let mask = vals
-            .iter()
-            .enumerate()
-            .fold(0u64, |m, (i, v)| m | (v.is_some() as u64) << i);
-        w.extend([r.iter, r.queries, mask]);
-        w.extend(vals.iter().map(|v| v.map_or(0, f64::to_bits)));
-    }
-    w
-}
-
-/// A label that can go into `runs.csv` unquoted.
-fn check_label(label: &str) -> std::result::Result<(), String> {
-    let plain = !label.is_empty()
-        && label
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
-    if plain {
-        Ok(())
-    } else {
-        Err(format!("iterate label {label:?} is not a plain name"))
-    }
-}
-
-/// An equilibrium certificate, every float by its bits.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CertRec {
-    beta: u64,
-    iterations: u64,
-    queries: u64,
-    residual: u64,
-    exploit: u64,
-    exploit0: u64,
-    stop: EqStop,
-    memory: usize,
-    rejected: u64,
-    fallback: bool,
-}
-
-impl CertRec {
-    fn new(beta: f64, e: &Equilibrium) -> Self {
-        CertRec {
-            beta: beta.to_bits(),
-            iterations: e.iterations,
-            queries: e.queries,
-            residual: e.residual.to_bits(),
-            exploit: e.exploit.to_bits(),
-            exploit0: e.exploit0.to_bits(),
-            stop: e.stop,
-            memory: e.memory,
-            rejected: e.rejected,
-            fallback: e.fallback,
-        }
-    }
-    fn equilibrium(&self, theta: Vec<f64>) -> Equilibrium {
-        Equilibrium {
-            theta,
-            iterations: self.iterations,
-            queries: self.queries,
-            residual: f64::from_bits(self.residual),
-            exploit: f64::from_bits(self.exploit),
-            exploit0: f64::from_bits(self.exploit0),
-            stop: self.stop,
-            memory: self.memory,
-            rejected: self.rejected,
-            fallback: self.fallback,
-        }
-    }
-}
-
+/// `eq-BB.nmpsw`: one `π*` of the game in progress.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EqFile {
     /// The game file's fingerprint.
     game: String,
-    cert: CertRec,
-    theta: usize,
+    #[serde(with = "blobfile::bits")]
+    beta: f64,
+    equilibrium: Equilibrium,
 }
 
-/// One iterate series (an algorithm's, or an extra iterate's) and where its records are.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SeriesRec {
-    label: String,
-    records: usize,
-}
-
+/// `run-JJ.nmpsw`: one run of the game in progress.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RunFile {
     game: String,
-    beta: u64,
-    algo: String,
+    #[serde(with = "blobfile::bits")]
+    beta: f64,
+    algo: AlgoKind,
     /// Where the run stands, unless it has ended.
-    state: Option<StateRec>,
-    series: Vec<SeriesRec>,
+    state: Option<RunState>,
+    /// Its logged iterates by label, each series a blob.
+    #[serde(with = "series")]
+    series: Vec<(String, Vec<Record>)>,
 }
 
+/// `game-NNNN.nmpsw`: a completed game (`flatten` rules out `deny_unknown_fields` here).
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RunRec {
-    beta: u64,
-    algo: String,
-    alpha: u64,
-    kl0: u64,
-    records: usize,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct GameFile {
     game: String,
     /// `family n seed`, a check that the game is the one at this position of the grid.
     spec: String,
-    file: PathBuf,
-    generated: bool,
-    generate_seconds: u64,
-    solve_seconds: u64,
-    stats: BatchStats,
-    compare: Option<String>,
-    equilibria: Vec<CertRec>,
-    runs: Vec<RunRec>,
+    #[serde(flatten)]
+    saved: SavedGame,
+}
+
+/// `Vec<(label, records)>`, each series a blob.
+mod series {
+    use super::records;
+    use crate::sweep::record::Record;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[(String, Vec<Record>)], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|(l, r)| (l, records::Ref(r))))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<(String, Vec<Record>)>, D::Error> {
+        let v = Vec::<(String, records::Owned)>::deserialize(d)?;
+        Ok(v.into_iter().map(|(l, r)| (l, r.0)).collect())
+    }
 }
 
 /// A saved run of the game in progress.
@@ -298,16 +110,19 @@ pub struct SavedRun {
 }
 
 /// A completed game, as the sweep's outputs need it.
+#[derive(Serialize, Deserialize)]
 pub struct SavedGame {
     pub file: PathBuf,
     pub generated: bool,
+    #[serde(with = "blobfile::bits")]
     pub generate_seconds: f64,
+    #[serde(with = "blobfile::bits")]
     pub solve_seconds: f64,
     pub stats: BatchStats,
     pub compare: Option<String>,
-    /// The certificates (loaded from a checkpoint, their `theta` is empty).
+    /// The certificates (their `theta` is not kept: it is empty).
     pub equilibria: Vec<EqReport>,
-    pub runs: Vec<super::runner::RunResult>,
+    pub runs: Vec<RunResult>,
 }
 
 fn spec_label(s: &GameSpec) -> String {
@@ -318,11 +133,6 @@ fn spec_label(s: &GameSpec) -> String {
 #[derive(Clone, Debug)]
 pub struct SweepCheckpoint {
     pub dir: PathBuf,
-}
-
-/// Reads a checkpoint file whole, with a clear error.
-fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(path, e))
 }
 
 fn bad(path: &Path) -> impl Fn(String) -> Error + '_ {
@@ -383,7 +193,7 @@ impl SweepCheckpoint {
     /// that differ.
     pub fn check(&self, fp: &str) -> Result<()> {
         let path = self.dir.join(FINGERPRINT_FILE);
-        let bytes = read_bytes(&path)?;
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         if bytes.len() as u64 > MAX_MANIFEST {
             return Err(bad(&path)(format!(
                 "{} bytes, more than the cap",
@@ -414,38 +224,19 @@ impl SweepCheckpoint {
 
     /// Saves completed game `i` (and drops the files of its runs in progress).
     pub fn save_game(&self, i: usize, game_fp: &str, g: &SavedGame, spec: &GameSpec) -> Result<()> {
-        let mut blobs = Vec::new();
-        let runs = g
-            .runs
-            .iter()
-            .map(|r| {
-                blobs.push(records_blob(&r.records));
-                RunRec {
-                    beta: r.beta.to_bits(),
-                    algo: r.algo.clone(),
-                    alpha: r.alpha.to_bits(),
-                    kl0: r.kl0.to_bits(),
-                    records: blobs.len() - 1,
-                }
-            })
-            .collect();
-        let body = GameFile {
-            game: game_fp.into(),
+        #[derive(Serialize)]
+        struct View<'a> {
+            game: &'a str,
+            spec: String,
+            #[serde(flatten)]
+            saved: &'a SavedGame,
+        }
+        let view = View {
+            game: game_fp,
             spec: spec_label(spec),
-            file: g.file.clone(),
-            generated: g.generated,
-            generate_seconds: g.generate_seconds.to_bits(),
-            solve_seconds: g.solve_seconds.to_bits(),
-            stats: g.stats,
-            compare: g.compare.clone(),
-            equilibria: g
-                .equilibria
-                .iter()
-                .map(|e| CertRec::new(e.beta, &e.certificate))
-                .collect(),
-            runs,
+            saved: g,
         };
-        write(&self.game_file(i), body, &blobs)?;
+        blobfile::write(&self.game_file(i), &FORMAT, &view)?;
         let d = self.game_dir(i);
         match std::fs::remove_dir_all(&d) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&d, e)),
@@ -459,8 +250,7 @@ impl SweepCheckpoint {
         if !path.exists() {
             return Ok(None);
         }
-        let bytes = read_bytes(&path)?;
-        let (m, blobs): (GameFile, _) = parse(&bytes).map_err(bad(&path))?;
+        let m: GameFile = blobfile::read(&path, &FORMAT)?;
         check_game(&path, &m.game, game_fp)?;
         if m.spec != spec_label(spec) {
             return Err(bad(&path)(format!(
@@ -469,36 +259,12 @@ impl SweepCheckpoint {
                 spec_label(spec)
             )));
         }
-        let mut blobs = Blobs::new(blobs);
-        let mut runs = Vec::with_capacity(m.runs.len().min(1 << 12));
-        for r in &m.runs {
+        let mut g = m.saved;
+        for r in &mut g.runs {
             check_label(&r.algo).map_err(bad(&path))?;
-            runs.push(super::runner::RunResult {
-                game: *spec,
-                beta: f64::from_bits(r.beta),
-                algo: r.algo.clone(),
-                alpha: f64::from_bits(r.alpha),
-                kl0: f64::from_bits(r.kl0),
-                records: blobs.records(r.records).map_err(bad(&path))?,
-            });
+            r.game = *spec;
         }
-        Ok(Some(SavedGame {
-            file: m.file,
-            generated: m.generated,
-            generate_seconds: f64::from_bits(m.generate_seconds),
-            solve_seconds: f64::from_bits(m.solve_seconds),
-            stats: m.stats,
-            compare: m.compare,
-            equilibria: m
-                .equilibria
-                .iter()
-                .map(|c| EqReport {
-                    beta: f64::from_bits(c.beta),
-                    certificate: c.equilibrium(Vec::new()),
-                })
-                .collect(),
-            runs,
-        }))
+        Ok(Some(g))
     }
 }
 
@@ -524,16 +290,19 @@ impl GameCheckpoint {
     }
 
     pub fn save_eq(&self, b: usize, beta: f64, e: &Equilibrium) -> Result<()> {
-        let body = EqFile {
-            game: self.game.clone(),
-            cert: CertRec::new(beta, e),
-            theta: 0,
+        #[derive(Serialize)]
+        struct View<'a> {
+            game: &'a str,
+            #[serde(with = "blobfile::bits")]
+            beta: f64,
+            equilibrium: &'a Equilibrium,
+        }
+        let view = View {
+            game: &self.game,
+            beta,
+            equilibrium: e,
         };
-        write(
-            &self.eq_file(b),
-            body,
-            &[e.theta.iter().map(|x| x.to_bits()).collect()],
-        )
+        blobfile::write(&self.eq_file(b), &FORMAT, &view)
     }
 
     /// `π*` number `b` (at `beta`), if saved.
@@ -542,19 +311,16 @@ impl GameCheckpoint {
         if !path.exists() {
             return Ok(None);
         }
-        let bytes = read_bytes(&path)?;
-        let (m, blobs): (EqFile, _) = parse(&bytes).map_err(bad(&path))?;
+        let m: EqFile = blobfile::read(&path, &FORMAT)?;
         check_game(&path, &m.game, &self.game)?;
-        if m.cert.beta != beta.to_bits() {
+        if m.beta.to_bits() != beta.to_bits() {
             return Err(bad(&path)(format!(
                 "it holds β = {}, expected {beta}",
-                f64::from_bits(m.cert.beta)
+                m.beta
             )));
         }
-        let theta = Blobs::new(blobs)
-            .vector(m.theta, self.n)
-            .map_err(bad(&path))?;
-        Ok(Some(m.cert.equilibrium(theta)))
+        check_len("π*", &m.equilibrium.theta, self.n).map_err(bad(&path))?;
+        Ok(Some(m.equilibrium))
     }
 
     /// Saves run `j` (`kind` at `beta`): its state (`None` once ended) and its series.
@@ -566,41 +332,24 @@ impl GameCheckpoint {
         state: Option<&RunState>,
         series: &[(String, Vec<Record>)],
     ) -> Result<()> {
-        let mut blobs: Vec<Vec<u64>> = Vec::new();
-        let mut blob = |b: Vec<u64>| {
-            blobs.push(b);
-            blobs.len() - 1
-        };
-        let state = state.map(|s| StateRec {
-            k: s.k,
-            queries: s.queries,
-            seconds: s.seconds.to_bits(),
-            vectors: s
-                .algo
-                .vectors
-                .iter()
-                .map(|v| blob(v.iter().map(|x| x.to_bits()).collect()))
-                .collect(),
-            counters: s.algo.counters.clone(),
-            oracle: s.oracle,
-            last: metrics_rec(&s.last),
-            extra_last: s.extra_last.iter().map(metrics_rec).collect(),
-        });
-        let series = series
-            .iter()
-            .map(|(label, recs)| SeriesRec {
-                label: label.clone(),
-                records: blob(records_blob(recs)),
-            })
-            .collect();
-        let body = RunFile {
-            game: self.game.clone(),
-            beta: beta.to_bits(),
-            algo: kind.name().into(),
+        #[derive(Serialize)]
+        struct View<'a> {
+            game: &'a str,
+            #[serde(with = "blobfile::bits")]
+            beta: f64,
+            algo: AlgoKind,
+            state: Option<&'a RunState>,
+            #[serde(with = "series")]
+            series: &'a [(String, Vec<Record>)],
+        }
+        let view = View {
+            game: &self.game,
+            beta,
+            algo: kind,
             state,
             series,
         };
-        write(&self.run_file(j), body, &blobs)
+        blobfile::write(&self.run_file(j), &FORMAT, &view)
     }
 
     /// Run `j` (`kind` at `beta`), if saved.
@@ -609,46 +358,24 @@ impl GameCheckpoint {
         if !path.exists() {
             return Ok(None);
         }
-        let bytes = read_bytes(&path)?;
-        let (m, blobs): (RunFile, _) = parse(&bytes).map_err(bad(&path))?;
+        let m: RunFile = blobfile::read(&path, &FORMAT)?;
         check_game(&path, &m.game, &self.game)?;
-        if m.beta != beta.to_bits() || m.algo != kind.name() {
+        if m.beta.to_bits() != beta.to_bits() || m.algo != kind {
             return Err(bad(&path)(format!(
                 "it holds {} at β = {}, expected {kind} at β = {beta}",
-                m.algo,
-                f64::from_bits(m.beta)
+                m.algo, m.beta
             )));
         }
-        let mut blobs = Blobs::new(blobs);
-        let state = match &m.state {
-            Some(s) => Some(RunState {
-                k: s.k,
-                queries: s.queries,
-                seconds: f64::from_bits(s.seconds),
-                algo: AlgoState {
-                    vectors: s
-                        .vectors
-                        .iter()
-                        .map(|&i| blobs.vector(i, self.n))
-                        .collect::<std::result::Result<_, _>>()
-                        .map_err(bad(&path))?,
-                    counters: s.counters.clone(),
-                },
-                oracle: s.oracle,
-                last: metrics_from(&s.last),
-                extra_last: s.extra_last.iter().map(metrics_from).collect(),
-            }),
-            None => None,
-        };
-        let mut series = Vec::with_capacity(m.series.len().min(64));
-        for s in &m.series {
-            check_label(&s.label).map_err(bad(&path))?;
-            series.push((
-                s.label.clone(),
-                blobs.records(s.records).map_err(bad(&path))?,
-            ));
+        if let Some(s) = &m.state {
+            s.check_len(self.n).map_err(bad(&path))?;
         }
-        Ok(Some(SavedRun { state, series }))
+        for (label, _) in &m.series {
+            check_label(label).map_err(bad(&path))?;
+        }
+        Ok(Some(SavedRun {
+            state: m.state,
+            series: m.series,
+        }))
     }
 }
 
@@ -681,7 +408,10 @@ fn diff_lines(a: &str, b: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::algo::AlgoState;
+    use crate::equilibrium::EqStop;
     use crate::gen::{Family, Params};
+    use crate::metrics::Metrics;
 
     fn spec() -> GameSpec {
         GameSpec {
@@ -812,7 +542,7 @@ mod tests {
                     fallback: false,
                 },
             }],
-            runs: vec![super::super::runner::RunResult {
+            runs: vec![RunResult {
                 game: spec(),
                 beta: 0.2,
                 algo: "nash-mp".into(),
@@ -875,7 +605,15 @@ mod tests {
         .unwrap();
         let bytes = std::fs::read(g.run_file(0)).unwrap();
         for cut in 0..bytes.len() {
-            assert!(parse::<RunFile>(&bytes[..cut]).is_err(), "cut {cut}");
+            assert!(
+                blobfile::parse::<RunFile>(&bytes[..cut], &FORMAT).is_err(),
+                "cut {cut}"
+            );
         }
+        let mut old = bytes.clone();
+        old[8..12].copy_from_slice(&1u32.to_le_bytes());
+        std::fs::write(g.run_file(0), old).unwrap();
+        let e = g.load_run(0, 0.2, AlgoKind::Mwu).unwrap_err().to_string();
+        assert!(e.contains("written by an older version"), "{e}");
     }
 }

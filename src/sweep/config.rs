@@ -127,7 +127,7 @@ impl SweepConfig {
         for f in &self.families {
             self.params
                 .check(*f)
-                .map_err(|e| Error::Param(format!("{f:?}: {e}")))?;
+                .map_err(|e| Error::Param(format!("{}: {e}", super::cache::family_name(*f))))?;
             if self.sizes_of(*f).is_empty() {
                 return Err(Error::Param(format!(
                     "no sizes for {}: give --sizes (or --structured-sizes)",
@@ -185,12 +185,9 @@ impl SweepConfig {
     /// Iterations of `algo` at `beta` on `n` actions: the same query budget as Nash-MP's.
     pub fn algo_iters(&self, algo: AlgoKind, beta: f64, n: usize) -> u64 {
         let budget = 2 * self.iters_at(beta, n);
-        match algo {
-            AlgoKind::NashMp | AlgoKind::Egpo => budget / 2,
-            // OMWU's first iteration also pays for g(π_0).
-            AlgoKind::Omwu => budget - 1,
-            AlgoKind::Mmd | AlgoKind::NashMd | AlgoKind::Mwu => budget,
-        }
+        // OMWU's first iteration also pays for g(π_0).
+        let a = algo.info();
+        budget.saturating_sub(a.initial_queries) / a.queries_per_iter
     }
 }
 

@@ -12,10 +12,11 @@
 //! `fonts-dejavu-core`) rather than embedding ~700 KB of font in the binary. With the feature
 //! on, plotters measures SVG text with that font too, so the font is loaded for every sweep.
 
-use super::runner::RunResult;
+use super::record::RunResult;
 use super::summary::SummaryRow;
 use crate::error::{Error, Result};
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -87,8 +88,12 @@ struct Panel {
     x_desc: String,
     y_desc: String,
     x_log: bool,
+    /// On a log x axis, the values to label (the sizes n); plotters labels only whole decades.
+    x_keys: Vec<f64>,
     lines: Vec<Line>,
     dashed: Option<(String, Vec<(f64, f64)>)>,
+    /// Said in place of the plot when no line has a point to draw.
+    empty_note: Option<String>,
 }
 
 fn thin(pts: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
@@ -113,6 +118,8 @@ fn bounds(vals: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
 
 type DrawResult<T> = std::result::Result<T, String>;
 
+// Over 80 lines: plotters' chart builder, one configuration call after another (axes, labels,
+// series, error bars, legend); there is no logic to split out.
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     p: &Panel,
@@ -126,8 +133,16 @@ fn draw_panel<DB: DrawingBackend>(
         .chain(p.dashed.iter().flat_map(|d| d.1.iter()));
     let keep = |v: f64| v.is_finite() && (!y_log || v >= LOG_MIN);
     let Some((x0, x1)) = bounds(all.clone().filter(|q| keep(q.1)).map(|q| q.0)) else {
-        area.titled(&format!("{} (no data)", p.title), ("sans-serif", 18))
+        let inner = area
+            .titled(&format!("{} (no data)", p.title), ("sans-serif", 18))
             .map_err(e)?;
+        if let Some(note) = &p.empty_note {
+            for (k, line) in note.lines().enumerate() {
+                inner
+                    .draw_text(line, &("sans-serif", 14).into(), (20, 40 + 20 * k as i32))
+                    .map_err(e)?;
+            }
+        }
         return Ok(());
     };
     let (mut y0, mut y1) = bounds(all.filter(|q| keep(q.1)).map(|q| q.1)).expect("some point");
@@ -136,10 +151,15 @@ fn draw_panel<DB: DrawingBackend>(
         y0 = y0.max(LOG_MIN) / 2.0;
         y1 *= 2.0;
     } else {
-        // Room below the data for the legend.
+        // Room below the data for the legend, but not below zero for data that cannot be
+        // negative (rates).
+        let nonnegative = y0 >= 0.0;
         let span = (y1 - y0).max(2e-3);
         y0 -= 0.75 * span;
         y1 += 0.1 * span;
+        if nonnegative {
+            y0 = y0.max(0.0);
+        }
     }
     let mut b = ChartBuilder::on(area);
     b.caption(&p.title, ("sans-serif", 18))
@@ -190,7 +210,13 @@ fn draw_panel<DB: DrawingBackend>(
                     .map_err(e)?
                     .label(label.as_str())
                     .legend(|(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2))
+                        // Dashed in the legend as in the plot.
+                        DashedPathElement::new(
+                            vec![(x, y), (x + 18, y)],
+                            5,
+                            3,
+                            BLACK.stroke_width(2),
+                        )
                     });
             }
             chart
@@ -212,10 +238,20 @@ fn draw_panel<DB: DrawingBackend>(
             .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
             .map_err(e)?),
         (true, false) => body!(b
-            .build_cartesian_2d((x0 / 1.5..x1 * 1.5).log_scale(), y0..y1)
+            .build_cartesian_2d(
+                (x0 / 1.5..x1 * 1.5)
+                    .log_scale()
+                    .with_key_points(p.x_keys.clone()),
+                y0..y1
+            )
             .map_err(e)?),
         (true, true) => body!(b
-            .build_cartesian_2d((x0 / 1.5..x1 * 1.5).log_scale(), (y0..y1).log_scale())
+            .build_cartesian_2d(
+                (x0 / 1.5..x1 * 1.5)
+                    .log_scale()
+                    .with_key_points(p.x_keys.clone()),
+                (y0..y1).log_scale()
+            )
             .map_err(e)?),
         (false, false) => body!(b.build_cartesian_2d(x0..x1, y0..y1).map_err(e)?),
     }
@@ -251,7 +287,9 @@ fn save(
 ) -> Result<Vec<PathBuf>> {
     let cols = panels.len().clamp(1, 3);
     let rows = panels.len().div_ceil(cols).max(1);
-    let size = (520 * cols as u32, 60 + 400 * rows as u32);
+    // Wide enough for the title (about 11 px a character at 22 px), so it is never clipped.
+    let title_px = 40 + 11 * title.chars().count() as u32;
+    let size = ((520 * cols as u32).max(title_px), 60 + 400 * rows as u32);
     let mut out = Vec::new();
     let fail = |p: &Path, m: String| Error::Param(format!("drawing {}: {m}", p.display()));
     // Figures are drawn in memory (SVG) or to a temporary (PNG) and renamed into place, so an
@@ -332,18 +370,27 @@ fn geo_mean(seeds: &[&RunResult], f: impl Fn(&RunResult, usize) -> Option<f64>) 
     let pts = (0..len)
         .filter_map(|i| {
             let vals: Option<Vec<f64>> = seeds.iter().map(|r| f(r, i)).collect();
+            // Exact zeros (an exploitability that underflowed) are drawn at the log axis'
+            // floor, so every panel runs to the end of its budget.
             let vals = vals?;
-            if vals.iter().any(|&v| v <= 0.0) {
+            if vals.iter().any(|v| !v.is_finite()) {
                 return None;
             }
+            let vals: Vec<f64> = vals.into_iter().map(|v| v.max(LOG_MIN)).collect();
             let lm = vals.iter().map(|v| v.ln()).sum::<f64>() / vals.len() as f64;
-            Some((seeds[0].records[i].queries as f64, lm.exp()))
+            // exp(ln x) may round just below the floor.
+            Some((seeds[0].records[i].queries as f64, lm.exp().max(LOG_MIN)))
         })
         .collect();
     thin(pts)
 }
 
+/// What a KL panel says when every run started at π*.
+pub const START_AT_STAR: &str = "every run starts at π* (KL(π*‖π_0) = 0): nothing to contract.\n\
+     A noise-free cyclic game's π* is the uniform reference; give the sweep --noise.";
+
 /// Draws every figure into `dir`; returns the files written.
+// Over 80 lines: one block per figure, each building its panels from the runs and drawing them.
 pub fn draw_all(
     dir: &Path,
     runs: &[RunResult],
@@ -374,6 +421,12 @@ pub fn draw_all(
             .into_iter()
             .collect();
         let color_of = |n: usize| sizes.iter().position(|&m| m == n).unwrap_or(0);
+        // A start at π* (e.g. a noise-free cyclic game, whose π* is the uniform μ) leaves no
+        // KL to contract: the KL panels say so instead of staying blank.
+        let starts_at_star = algos
+            .values()
+            .flat_map(|by_n| by_n.values().flatten())
+            .all(|r| r.kl0 <= 0.0);
         let panels = |y_desc: &str,
                       f: &dyn Fn(&RunResult, usize) -> Option<f64>,
                       dashed: bool|
@@ -388,6 +441,8 @@ pub fn draw_all(
                     x_desc: "queries".into(),
                     y_desc: y_desc.into(),
                     x_log: false,
+                    x_keys: Vec::new(),
+                    empty_note: (dashed && starts_at_star).then(|| START_AT_STAR.to_string()),
                     lines: by_n
                         .iter()
                         .map(|(&n, seeds)| Line {
@@ -397,7 +452,8 @@ pub fn draw_all(
                             bars: Vec::new(),
                         })
                         .collect(),
-                    dashed: dashed.then(|| ("Nash-MP bound (α = 2)".to_string(), bound.clone())),
+                    dashed: (dashed && !starts_at_star)
+                        .then(|| ("Nash-MP bound (α = 2)".to_string(), bound.clone())),
                 })
                 .collect()
         };
@@ -420,7 +476,9 @@ pub fn draw_all(
             dir,
             &format!("exploit-{family}-beta{b}"),
             formats,
-            &format!("{family}, β = {b}: exploitability (geometric mean over seeds)"),
+            &format!(
+                "{family}, β = {b}: exploitability (geometric mean over seeds; 0 drawn at {LOG_MIN:e})"
+            ),
             &ex,
             true,
         )?);
@@ -455,6 +513,13 @@ pub fn draw_all(
                     x_desc: "n (actions)".into(),
                     y_desc: "fitted rate per query".into(),
                     x_log: true,
+                    x_keys: {
+                        let mut ns: Vec<f64> = rows.iter().map(|r| r.n as f64).collect();
+                        ns.sort_by(f64::total_cmp);
+                        ns.dedup();
+                        ns
+                    },
+                    empty_note: None,
                     lines: algos
                         .into_iter()
                         .enumerate()
@@ -476,4 +541,53 @@ pub fn draw_all(
             &format!("{family}: fitted per-query contraction of KL(π*‖π_k) (median over seeds, bars: min to max; lower is faster)"), &panels, false)?);
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_zeros_are_drawn_at_the_floor_to_the_end_of_the_run() {
+        let spec = crate::sweep::cache::GameSpec {
+            family: crate::gen::Family::Uniform,
+            n: 4,
+            seed: 0,
+            params: crate::gen::Params::default(),
+        };
+        let run = |vals: &[f64]| RunResult {
+            game: spec,
+            beta: 0.1,
+            algo: "nash-mp".into(),
+            alpha: 2.0,
+            kl0: 1.0,
+            records: vals
+                .iter()
+                .enumerate()
+                .map(|(k, &v)| super::super::runner::Record {
+                    iter: k as u64,
+                    queries: 2 * k as u64,
+                    m: crate::metrics::Metrics {
+                        exploit: Some(v),
+                        ..Default::default()
+                    },
+                })
+                .collect(),
+        };
+        let (a, b) = (run(&[1e-3, 1e-9, 0.0, 0.0]), run(&[1e-3, 0.0, 1e-12, 0.0]));
+        let pts = geo_mean(&[&a, &b], |r, i| r.records[i].m.exploit);
+        assert_eq!(pts.len(), 4, "every iterate drawn: {pts:?}");
+        assert_eq!(pts[3], (6.0, LOG_MIN));
+        assert!(pts.iter().all(|p| p.1 >= LOG_MIN));
+        // NaN (0/0: a run that starts at π*) is not drawn.
+        let c = run(&[f64::NAN, f64::NAN]);
+        assert!(geo_mean(&[&c], |r, i| r.records[i].m.exploit).is_empty());
+    }
+
+    #[test]
+    fn ticks_and_floors() {
+        assert_eq!(tick(1e-5, true), "1e-5");
+        assert_eq!(tick(256.0, true), "256");
+        assert_eq!(tick(0.25, false), "0.25");
+    }
 }

@@ -13,11 +13,10 @@ use crate::algo::{AlgoKind, Schedule, StepSpec};
 use crate::equilibrium::{self, Equilibrium, EquilibriumParams};
 use crate::error::{Error, Result};
 use crate::game::PreferenceOperator;
-use crate::metrics::{self, Metrics};
+use crate::metrics;
 use crate::oracle::OracleSpec;
 use crate::policy;
-use crate::run::{self, MetricsMode, Persist, RunSpec, RunState, StopReason};
-use std::cell::RefCell;
+use crate::run::{self, MetricsMode, RunSpec, RunState, StopReason};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -29,33 +28,7 @@ const GROUP_MAX: usize = 16;
 /// Vectors of `n` `f64` a run holds (iterates, payoffs, scratch, lock-step buffers).
 const VECTORS_PER_RUN: usize = 12;
 
-/// One logged iterate.
-#[derive(Clone, Copy, Debug)]
-pub struct Record {
-    pub iter: u64,
-    pub queries: u64,
-    pub m: Metrics,
-}
-
-/// One algorithm (or extra iterate, e.g. `mwu-avg`) on one game at one β.
-#[derive(Clone, Debug)]
-pub struct RunResult {
-    pub game: GameSpec,
-    pub beta: f64,
-    /// `nash-mp`, `mmd` …, or an extra iterate's label.
-    pub algo: String,
-    pub alpha: f64,
-    /// `KL(π*‖π_0)`.
-    pub kl0: f64,
-    pub records: Vec<Record>,
-}
-
-/// How the equilibrium solve of one β went.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct EqReport {
-    pub beta: f64,
-    pub certificate: Equilibrium,
-}
+pub use super::record::{EqReport, Record, RunResult};
 
 /// Everything one game produced.
 pub struct GameOutcome {
@@ -123,6 +96,8 @@ fn execute<'s, T: Send>(
 }
 
 /// Runs the sweep's cell for one game file, continuing from what `persist.ck` holds.
+// Over 80 lines: two phases (every π*, then every run) that build their job lists for the same
+// lock-step batcher; the lists borrow the phase's locals, so each phase stays in place.
 pub fn run_game(
     op: &dyn PreferenceOperator,
     spec: GameSpec,
@@ -241,6 +216,7 @@ struct Cell {
 
 /// One algorithm from `μ` with its default step and full metrics; its rows split by label.
 /// Continues from `saved`; `None` if interrupted (its state saved in `persist.ck`).
+// A little over 80 lines: the saved states it resumes from are matched in place.
 fn one_run(
     op: &dyn PreferenceOperator,
     cfg: &SweepConfig,
@@ -299,44 +275,18 @@ fn one_run(
         oracle: OracleSpec::exact(),
         log_every: cfg.log_every(op.n(), cfg.algo_iters(kind, beta, op.n())),
     };
-    let series = RefCell::new(series);
-    let mut save = |st: &RunState| match persist.ck {
-        Some(ck) => ck.save_run(index, beta, kind, Some(st), &series.borrow()),
-        None => Ok(()),
+    let mut obs = SeriesObserver {
+        series,
+        persist,
+        index,
+        beta,
+        kind,
     };
-    let interrupted = || persist.interrupted();
-    let info = run::run_persistent(
-        op,
-        &spec,
-        &mut |r| {
-            let mut s = series.borrow_mut();
-            let at = match s.iter().position(|(l, _)| l == r.algo) {
-                Some(i) => i,
-                None => {
-                    s.push((r.algo.to_string(), Vec::new()));
-                    s.len() - 1
-                }
-            };
-            s[at].1.push(Record {
-                iter: r.iter,
-                queries: r.queries,
-                m: r.metrics,
-            });
-            Ok(())
-        },
-        &mut || {},
-        Some(Persist {
-            resume: state,
-            every: persist.every,
-            interrupted: &interrupted,
-            save: &mut save,
-        }),
-    )
-    .map_err(|e| match e {
+    let info = run::run_observed(op, &spec, state, &mut obs).map_err(|e| match e {
         // A checkpoint that cannot be written names its own file.
         e @ Error::Io { .. } => e,
-        e => Error::Param(format!(
-            "{} n={} β={beta} {kind}: {e}",
+        e => e.context(format!(
+            "{} n={} β={beta} {kind}",
             game.family_name(),
             game.n
         )),
@@ -344,9 +294,50 @@ fn one_run(
     if info.stop == StopReason::Interrupted {
         return Ok(None);
     }
-    let series = series.into_inner();
+    let series = obs.series;
     if let Some(ck) = persist.ck {
         ck.save_run(index, beta, kind, None, &series)?;
     }
     Ok(Some(results(series)))
+}
+
+/// Owns a sweep run's logged iterates (by label) and saves them with its state.
+struct SeriesObserver<'a> {
+    series: Vec<(String, Vec<Record>)>,
+    persist: GamePersist<'a>,
+    /// The run's position among the game's cells, β and algorithm (name its checkpoint).
+    index: usize,
+    beta: f64,
+    kind: AlgoKind,
+}
+
+impl run::Observer for SeriesObserver<'_> {
+    fn row(&mut self, r: &run::Row) -> Result<()> {
+        let s = &mut self.series;
+        let at = match s.iter().position(|(l, _)| l == r.algo) {
+            Some(i) => i,
+            None => {
+                s.push((r.algo.to_string(), Vec::new()));
+                s.len() - 1
+            }
+        };
+        s[at].1.push(Record {
+            iter: r.iter,
+            queries: r.queries,
+            m: r.metrics,
+        });
+        Ok(())
+    }
+    fn interrupted(&self) -> bool {
+        self.persist.interrupted()
+    }
+    fn save_every(&self) -> Option<u64> {
+        self.persist.every
+    }
+    fn save(&mut self, st: &RunState) -> Result<()> {
+        match self.persist.ck {
+            Some(ck) => ck.save_run(self.index, self.beta, self.kind, Some(st), &self.series),
+            None => Ok(()),
+        }
+    }
 }

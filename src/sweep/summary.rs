@@ -13,9 +13,10 @@
 //! [`RATIO_FLOOR`]: below it, the distance is limited by the accuracy of `π*` (residual `1e-12`)
 //! and of the operator, not by the algorithm.
 
-use super::runner::{Record, RunResult};
+use super::record::{Record, RunResult};
 use crate::error::{Error, Result};
 use crate::io::atomic::AtomicFile;
+use crate::metrics::Metric;
 use crate::run::csv_out::{cell, metric_cells};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -28,7 +29,16 @@ pub const RATIO_FLOOR: f64 = 1e-11;
 /// The `kl_star` thresholds reported.
 pub const THRESHOLDS: [f64; 2] = [1e-3, 1e-6];
 
-pub const RUNS_HEADER: &str = "family,n,seed,beta,algo,alpha,iter,queries,kl_star,kl_star_rev,span_star,exploit,gap,exploit0,residual,bound";
+/// The columns of `runs.csv` before the metrics ([`Metric::ALL`]).
+pub const RUNS_LEAD: [&str; 8] = [
+    "family", "n", "seed", "beta", "algo", "alpha", "iter", "queries",
+];
+
+/// The header of `runs.csv`:
+/// `family,n,seed,beta,algo,alpha,iter,queries,kl_star,…,bound` (the metrics of [`Metric::ALL`]).
+pub fn runs_header() -> String {
+    Metric::header(&RUNS_LEAD, &[])
+}
 
 /// Appends one run's rows to `runs.csv`.
 pub fn write_runs(f: &mut AtomicFile, r: &RunResult) -> Result<()> {
@@ -56,54 +66,71 @@ pub fn write_runs(f: &mut AtomicFile, r: &RunResult) -> Result<()> {
 /// Reads a `runs.csv` back into runs (to re-summarise and re-plot without solving again). The
 /// file does not record the family parameters: the games are labelled with `params`.
 pub fn read_runs(path: &Path, params: crate::gen::Params) -> Result<Vec<RunResult>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_runs(path, &bytes, params)
+}
+
+/// Parses the bytes of a `runs.csv`, its columns found by name (see [`runs_header`]); `path`
+/// names it in errors, which carry the 1-based line number.
+pub fn parse_runs(path: &Path, bytes: &[u8], params: crate::gen::Params) -> Result<Vec<RunResult>> {
     use clap::ValueEnum;
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut lines = text.lines().enumerate();
-    if lines.next().map(|l| l.1) != Some(RUNS_HEADER) {
-        return Err(Error::Param(format!(
-            "{}: not a sweep runs.csv (its header differs)",
-            path.display()
-        )));
-    }
-    let bad = |line: usize, what: &str| {
-        Error::Param(format!("{}:{}: bad {what}", path.display(), line + 1))
+    let bad = |line: u64, reason: String| Error::Text {
+        path: path.into(),
+        line: line as usize,
+        reason,
     };
+    let csv_err = |e: csv::Error| bad(e.position().map_or(0, |p| p.line()), e.to_string());
+    let mut rdr = csv::ReaderBuilder::new().from_reader(bytes);
+    let header = rdr.headers().map_err(csv_err)?.clone();
+    let col = |name: &str| {
+        header.iter().position(|h| h == name).ok_or_else(|| {
+            bad(
+                1,
+                format!(
+                    "not a sweep runs.csv: it has no column {name:?} (expected {})",
+                    runs_header()
+                ),
+            )
+        })
+    };
+    let lead: Vec<usize> = RUNS_LEAD.iter().map(|c| col(c)).collect::<Result<_>>()?;
+    let metric_cols: Vec<usize> = Metric::ALL
+        .iter()
+        .map(|m| col(m.name()))
+        .collect::<Result<_>>()?;
     let mut runs: Vec<RunResult> = Vec::new();
-    for (line, l) in lines {
-        let f: Vec<&str> = l.split(',').collect();
-        if f.len() != 16 {
-            return Err(bad(line, "row (expected 16 fields)"));
-        }
-        let num = |i: usize, what: &str| f[i].parse::<f64>().map_err(|_| bad(line, what));
-        let int = |i: usize, what: &str| f[i].parse::<u64>().map_err(|_| bad(line, what));
-        let opt = |i: usize| -> Result<Option<f64>> {
-            if f[i].is_empty() {
-                Ok(None)
-            } else {
-                num(i, "metric").map(Some)
-            }
+    let mut row = csv::StringRecord::new();
+    while rdr.read_record(&mut row).map_err(csv_err)? {
+        let line = row.position().map_or(0, |p| p.line());
+        let cell = |i: usize| row.get(i).unwrap_or("");
+        let what = |c: usize| {
+            bad(
+                line,
+                format!("bad {} {:?}", header.get(c).unwrap_or(""), cell(c)),
+            )
         };
-        let family = crate::gen::Family::from_str(f[0], false).map_err(|_| bad(line, "family"))?;
+        let num = |c: usize| cell(c).parse::<f64>().map_err(|_| what(c));
+        let int = |c: usize| cell(c).parse::<u64>().map_err(|_| what(c));
+        let mut m = crate::metrics::Metrics::default();
+        for (k, &c) in Metric::ALL.iter().zip(&metric_cols) {
+            if !cell(c).is_empty() {
+                *k.slot(&mut m) = Some(num(c)?);
+            }
+        }
+        let [family, n, seed, beta, algo, alpha, iter, queries] = lead[..] else {
+            unreachable!("RUNS_LEAD has 8 columns")
+        };
+        let family = crate::gen::Family::from_str(cell(family), false).map_err(|_| what(family))?;
         let game = super::cache::GameSpec {
             family,
-            n: int(1, "n")? as usize,
-            seed: int(2, "seed")?,
+            n: int(n)? as usize,
+            seed: int(seed)?,
             params,
         };
-        let (beta, algo, alpha) = (num(3, "beta")?, f[4], num(5, "alpha")?);
-        let m = crate::metrics::Metrics {
-            kl_star: opt(8)?,
-            kl_star_rev: opt(9)?,
-            span_star: opt(10)?,
-            exploit: opt(11)?,
-            gap: opt(12)?,
-            exploit0: opt(13)?,
-            residual: opt(14)?,
-            bound: opt(15)?,
-        };
+        let (beta, algo, alpha) = (num(beta)?, cell(algo), num(alpha)?);
         let rec = Record {
-            iter: int(6, "iter")?,
-            queries: int(7, "queries")?,
+            iter: int(iter)?,
+            queries: int(queries)?,
             m,
         };
         let same = runs
@@ -255,7 +282,10 @@ pub fn summarise(runs: &[RunResult]) -> Vec<SummaryRow> {
                 )
             };
             SummaryRow {
-                rate_theory: (algo == "nash-mp").then(|| (1.0 + alpha * beta).powf(-0.5)),
+                rate_theory: algo
+                    .parse::<crate::algo::AlgoKind>()
+                    .is_ok_and(|k| k.info().has_bound)
+                    .then(|| (1.0 + alpha * beta).powf(-0.5)),
                 worst_ratio: rs
                     .iter()
                     .filter_map(|r| worst_ratio(&r.records))
@@ -332,9 +362,21 @@ pub fn summary_markdown(rows: &[SummaryRow]) -> String {
     for r in rows {
         if r.family != family {
             family = &r.family;
-            s.push_str(&format!(
-                "\n### {family}\n\n| n | β | algo | α | q(1e-3) | q(1e-6) | rate [min, max] | theory | worst/bound | final kl_star |\n|---:|---:|---|---:|---:|---:|---|---:|---:|---:|\n"
-            ));
+            let at_star = rows
+                .iter()
+                .filter(|x| x.family == r.family)
+                .all(|x| x.final_kl_star == Some(0.0));
+            s.push_str(&format!("\n### {family}\n"));
+            if at_star {
+                s.push_str(
+                    "\nEvery run starts at π* (`KL(π*‖π_0) = 0`): there is nothing to contract, so \
+                     no rate is fitted. A noise-free cyclic game's π* is the uniform reference; \
+                     give the sweep `--noise`.\n",
+                );
+            }
+            s.push_str(
+                "\n| n | β | algo | α | q(1e-3) | q(1e-6) | rate [min, max] | theory | worst/bound | final kl_star |\n|---:|---:|---|---:|---:|---:|---|---:|---:|---:|\n",
+            );
         }
         let rate = match r.rate {
             Some((m, lo, hi)) => format!("{m:.5} [{lo:.5}, {hi:.5}]"),
@@ -386,5 +428,78 @@ mod tests {
         assert_eq!(queries_to(&r, 1e-3), Some(66));
         assert_eq!(worst_ratio(&r), Some(1.0));
         assert_eq!(median(vec![3.0, 1.0, 2.0, 10.0]), Some(2.5));
+    }
+
+    /// The metric table drives the headers: each metric written under its name is read back
+    /// under its name, from `runs.csv` as written and with its columns in reverse order; and
+    /// `metrics.csv` carries the same names in the same order.
+    #[test]
+    fn runs_csv_round_trips_by_header_name() {
+        let game = super::super::cache::GameSpec {
+            family: crate::gen::Family::Uniform,
+            n: 4,
+            seed: 3,
+            params: crate::gen::Params::default(),
+        };
+        // Record 0 has every metric absent; record 1 + i has only metric i, of value i + 0.5.
+        let mut records = vec![Record {
+            iter: 0,
+            queries: 0,
+            m: Metrics::default(),
+        }];
+        for k in Metric::ALL {
+            let mut m = Metrics::default();
+            *k.slot(&mut m) = Some(k.index() as f64 + 0.5);
+            let i = 1 + k.index() as u64;
+            records.push(Record {
+                iter: i,
+                queries: 2 * i,
+                m,
+            });
+        }
+        let run = RunResult {
+            game,
+            beta: 0.25,
+            algo: "nash-mp".into(),
+            alpha: 2.0,
+            kl0: 0.0,
+            records,
+        };
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("runs.csv");
+        let mut f = AtomicFile::create(&path).unwrap();
+        writeln!(f, "{}", runs_header()).unwrap();
+        write_runs(&mut f, &run).unwrap();
+        f.commit().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let back = read_runs(&path, crate::gen::Params::default()).unwrap();
+        assert_eq!(
+            format!("{back:?}"),
+            format!("{:?}", std::slice::from_ref(&run))
+        );
+
+        // Reverse every row's cells: the columns are found by name, not position.
+        let reversed: String = text
+            .lines()
+            .map(|l| l.split(',').rev().collect::<Vec<_>>().join(",") + "\n")
+            .collect();
+        let back = parse_runs(&path, reversed.as_bytes(), crate::gen::Params::default()).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{:?}", [run]));
+
+        // Both headers list the metrics by the table, after their own leading columns.
+        let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+        let runs_cols: Vec<String> = runs_header().split(',').map(String::from).collect();
+        assert_eq!(runs_cols[RUNS_LEAD.len()..], names[..]);
+        let solve = crate::run::csv_out::header();
+        let solve_cols: Vec<&str> = solve.split(',').collect();
+        let lead = crate::run::csv_out::LEAD.len();
+        assert_eq!(solve_cols[lead..lead + Metric::COUNT], names[..]);
+
+        // A missing column is named.
+        let no_gap = text.replacen(",gap,", ",gapp,", 1);
+        let e = parse_runs(&path, no_gap.as_bytes(), crate::gen::Params::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no column \"gap\""), "{e}");
     }
 }

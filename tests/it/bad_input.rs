@@ -153,30 +153,18 @@ fn bad_parameters() {
     let p = t.path("g.npy");
     write_f64_matrix(&p, 3, &cyclic(3));
     let g = s(&p);
-    fails(
-        &["solve", g, "--beta", "-0.1"],
-        &["β must be finite and ≥ 0", "-0.1"],
-    );
-    fails(
-        &["solve", g, "--beta", "0.1", "--alpha", "0"],
-        &["α must be positive", "α = 0"],
-    );
-    fails(
-        &["solve", g, "--beta", "0.1", "--alpha", "-1"],
-        &["α must be positive"],
-    );
-    fails(
-        &[
-            "solve", g, "--beta", "0.5", "--algo", "egpo", "--alpha", "2",
-        ],
-        &["egpo needs α·β < 1"],
-    );
-    fails(
-        &[
-            "solve", g, "--beta", "0.5", "--algo", "nash-md", "--alpha", "3",
-        ],
-        &["nash-md needs α·β ≤ 1"],
-    );
+    let solve = Solve::new(&p);
+    solve
+        .clone()
+        .beta("-0.1")
+        .fails(&["β must be finite and ≥ 0", "-0.1"]);
+    let at = |beta: &str, algo: &str, alpha: &str| {
+        solve.clone().beta(beta).algo(algo).arg("--alpha", alpha)
+    };
+    at("0.1", "nash-mp", "0").fails(&["α must be positive", "α = 0"]);
+    at("0.1", "nash-mp", "-1").fails(&["α must be positive"]);
+    at("0.5", "egpo", "2").fails(&["egpo needs α·β < 1"]);
+    at("0.5", "nash-md", "3").fails(&["nash-md needs α·β ≤ 1"]);
     fails(
         &["solve", g, "--beta", "0.1", "--alpha", "1", "--eta", "0.1"],
         &["cannot be used with"],

@@ -1,4 +1,4 @@
-//! The behaviours MATH.md §3 records on the 101-action cyclic game, through the binary, and
+//! The behaviours docs/math.md §3 records on the 101-action cyclic game, through the binary, and
 //! Nash-MP's first step checked against its closed form.
 #![allow(clippy::needless_range_loop)]
 
@@ -11,8 +11,9 @@ fn column(rows: &[Vec<String>], algo: &str, col: usize) -> Vec<f64> {
         .collect()
 }
 
-const KL: usize = 3;
-const BOUND: usize = 10;
+/// Columns of `metrics.csv`, from the metric table.
+const KL: usize = nashmp::run::csv_out::LEAD.len() + nashmp::metrics::Metric::KlStar as usize;
+const BOUND: usize = nashmp::run::csv_out::LEAD.len() + nashmp::metrics::Metric::Bound as usize;
 
 fn cyclic_setup(t: &Tmp) -> (String, String) {
     let n = 101;

@@ -542,7 +542,15 @@ fn malformed_inputs_exit_2_with_a_named_problem() {
     std::fs::create_dir(&ck_out).unwrap();
     std::fs::write(
         ck_out.join("checkpoint.nmpck"),
-        b"NASHMPCK\x01\0\0\0\0\0\0\0\xff\xff\xff\xff\xff\xff\xff\xff",
+        b"NASHMPCK\x02\0\0\0\0\0\0\0\xff\xff\xff\xff\xff\xff\xff\xff",
+    )
+    .unwrap();
+    // A checkpoint of the first format (mirror records), written before the blob-file format.
+    let old_out = dir.join("oldck");
+    std::fs::create_dir(&old_out).unwrap();
+    std::fs::write(
+        old_out.join("checkpoint.nmpck"),
+        b"NASHMPCK\x01\0\0\0\0\0\0\0\x02\0\0\0\0\0\0\0{}",
     )
     .unwrap();
     let resume = |extra: &[&str]| {
@@ -558,6 +566,19 @@ fn malformed_inputs_exit_2_with_a_named_problem() {
             "checkpoint.nmpck",
             "not a valid nashmp checkpoint",
             "manifest length",
+        ],
+    );
+    add(
+        "checkpoint: written by an older version",
+        {
+            let mut a = resume(&[]);
+            a[7] = s(&old_out).into();
+            a
+        },
+        &[
+            "checkpoint.nmpck",
+            "written by an older version of nashmp",
+            "without --resume",
         ],
     );
     let ck_dir = dir.join("ckdir");

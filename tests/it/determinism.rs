@@ -19,27 +19,19 @@ fn threads_do_not_change_results() {
         "--out",
         s(&game),
     ]);
-    let mut outs = Vec::new();
-    for th in ["1", "2"] {
-        let out = t.path(&format!("o{th}"));
-        ok(&[
-            "--threads",
-            th,
-            "solve",
-            s(&game),
-            "--beta",
-            "0.05",
-            "--iters",
-            "30",
-            "--out",
-            s(&out),
-        ]);
-        outs.push(out);
-    }
-    let strip = |p: &std::path::Path| -> Vec<String> {
-        let (_, rows) = read_csv(&p.join("metrics.csv"));
-        rows.iter().map(|r| r[..r.len() - 1].join(",")).collect()
-    };
+    let outs: Vec<_> = [1, 2]
+        .map(|th| {
+            let out = t.path(&format!("o{th}"));
+            Solve::new(&game)
+                .beta("0.05")
+                .iters(30)
+                .out(&out)
+                .threads(th)
+                .ok();
+            out
+        })
+        .into();
+    let strip = |p: &std::path::Path| metrics_without_seconds(p);
     let (a, b) = (strip(&outs[0]), strip(&outs[1]));
     assert_eq!(a.len(), 7 * 31);
     assert_eq!(a, b, "metrics.csv differs between 1 and 2 threads");
@@ -96,4 +88,55 @@ fn generate_is_thread_independent() {
     ]);
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     assert!(ok(&["info", s(&a)]).contains("valid:  yes"));
+}
+
+/// Above the parallel thresholds of the vector reductions (`PAR_MIN` = 2^16 entries in
+/// `kernels::vector`) the sums, maxima, spans and log-sum-exps split into chunks: the bytes must
+/// still not depend on the thread count. A low-rank game keeps 70 000 actions cheap.
+#[test]
+fn threads_do_not_change_results_above_the_parallel_thresholds() {
+    let t = Tmp::new();
+    let game = t.path("lr.nmp");
+    ok(&[
+        "generate",
+        "low-rank",
+        "--n",
+        "70000",
+        "--seed",
+        "4",
+        "--out",
+        s(&game),
+    ]);
+    let outs: Vec<_> = [1, 2]
+        .map(|th| {
+            let out = t.path(&format!("o{th}"));
+            Solve::new(&game)
+                .beta("0.5")
+                .iters(4)
+                .out(&out)
+                .threads(th)
+                .ok();
+            out
+        })
+        .into();
+    let (a, b) = (
+        metrics_without_seconds(&outs[0]),
+        metrics_without_seconds(&outs[1]),
+    );
+    assert_eq!(a.len(), 7 * 5);
+    assert_eq!(a, b, "metrics.csv differs between 1 and 2 threads");
+    for name in [
+        "nash-mp", "mmd", "omwu", "egpo", "nash-md", "mwu", "mwu-avg",
+    ]
+    .map(|f| format!("{f}.policy.npy"))
+    .into_iter()
+    .chain(["equilibrium.npy".to_string()])
+    {
+        let (x, y) = (
+            std::fs::read(outs[0].join(&name)).unwrap(),
+            std::fs::read(outs[1].join(&name)).unwrap(),
+        );
+        assert_eq!(x.len(), 128 + 8 * 70000, "{name}");
+        assert!(x == y, "{name} differs between 1 and 2 threads");
+    }
 }

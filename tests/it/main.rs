@@ -7,6 +7,7 @@ mod determinism;
 mod extremes;
 mod goldens;
 mod layouts;
+mod newcomer;
 mod oracle;
 mod pairwise;
 mod param;

@@ -30,7 +30,7 @@ fn cyclic_any(n: usize) -> Vec<f64> {
     for i in 0..n {
         for j in 0..n {
             let d = (j + n - i) % n;
-            if d != 0 && !(n % 2 == 0 && d == n / 2) {
+            if d != 0 && !(n.is_multiple_of(2) && d == n / 2) {
                 p[i * n + j] = if d <= (n - 1) / 2 { 1.0 } else { 0.0 };
             }
         }

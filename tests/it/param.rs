@@ -1,4 +1,4 @@
-//! `solve --policy linear`: the log-linear class of MATH.md §8 through the real binary —
+//! `solve --policy linear`: the log-linear class of docs/math.md §8 through the real binary —
 //! equal to tabular Nash-MP on a realizable game, the same bytes for any --threads, SIGINT
 //! saves and resumes on the bits of an uninterrupted run, and bad features exit 2 naming the
 //! file, the index and the value.

@@ -130,11 +130,11 @@ pub fn nonuniform(n: usize) -> Vec<f64> {
 }
 
 pub fn soccer() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/real/soccer.txt")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/soccer.txt")
 }
 
 pub fn goldens() -> serde_json::Value {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/goldens/soccer.json");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/soccer.golden.json");
     serde_json::from_str(&std::fs::read_to_string(p).expect("goldens")).unwrap()
 }
 
@@ -147,4 +147,67 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
         .map(|l| l.split(',').map(String::from).collect())
         .collect();
     (header, rows)
+}
+
+/// A `nashmp solve` command line, built flag by flag:
+/// `Solve::new(&game).beta("0.1").iters(30).out(&dir).threads(2).ok()`.
+#[derive(Clone, Debug)]
+pub struct Solve {
+    /// Flags before the subcommand (`--threads N`).
+    global: Vec<String>,
+    args: Vec<String>,
+}
+
+impl Solve {
+    pub fn new(game: &Path) -> Self {
+        Solve {
+            global: Vec::new(),
+            args: vec!["solve".into(), s(game).into()],
+        }
+    }
+    /// `--flag value`.
+    pub fn arg(mut self, flag: &str, value: &str) -> Self {
+        self.args.extend([flag.to_string(), value.to_string()]);
+        self
+    }
+    pub fn beta(self, b: &str) -> Self {
+        self.arg("--beta", b)
+    }
+    pub fn iters(self, k: u64) -> Self {
+        self.arg("--iters", &k.to_string())
+    }
+    pub fn algo(self, a: &str) -> Self {
+        self.arg("--algo", a)
+    }
+    pub fn out(self, dir: &Path) -> Self {
+        self.arg("--out", s(dir))
+    }
+    pub fn threads(mut self, n: usize) -> Self {
+        self.global = vec!["--threads".into(), n.to_string()];
+        self
+    }
+    /// The whole command line.
+    pub fn args(&self) -> Vec<&str> {
+        self.global
+            .iter()
+            .chain(&self.args)
+            .map(String::as_str)
+            .collect()
+    }
+    /// Runs it and asserts success, returning stdout.
+    pub fn ok(&self) -> String {
+        ok(&self.args())
+    }
+    /// Runs it and asserts exit status 2 with every needle in stderr.
+    pub fn fails(&self, needles: &[&str]) -> String {
+        fails(&self.args(), needles)
+    }
+}
+
+/// `metrics.csv` of `dir` without its `seconds` column (the only one that may differ between
+/// runs of the same command).
+pub fn metrics_without_seconds(dir: &Path) -> Vec<String> {
+    let (h, rows) = read_csv(&dir.join("metrics.csv"));
+    assert_eq!(h.last().map(String::as_str), Some("seconds"));
+    rows.iter().map(|r| r[..r.len() - 1].join(",")).collect()
 }
