@@ -41,6 +41,7 @@ pub mod kernels;
 pub mod metrics;
 pub mod oracle;
 pub mod pairwise;
+pub mod param;
 pub mod policy;
 pub mod run;
 pub mod storage;

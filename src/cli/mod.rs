@@ -109,6 +109,9 @@ pub enum Command {
     GenerateJudgements(generate_judgements::GenerateJudgementsArgs),
     /// Families × sizes × β × algorithms × seeds: runs.csv, summary.csv/.md and plots.
     Sweep(sweep::SweepArgs),
+    /// Parametric (log-linear) Nash-MP from sampled queries: queries to reach exploit ≤ ε
+    /// against n at fixed d (docs/parametric.md).
+    ParamSweep(crate::param::sweep::ParamSweepArgs),
 }
 
 /// Runs a parsed command line.
@@ -142,6 +145,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rank(a) => rank::run(a),
         Command::GenerateJudgements(a) => generate_judgements::run(a),
         Command::Sweep(a) => sweep::run(a),
+        Command::ParamSweep(a) => crate::param::sweep::run(a),
     }
 }
 

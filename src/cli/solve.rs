@@ -73,6 +73,8 @@ pub struct SolveArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub oracle: super::oracle_args::OracleArgs,
+    #[command(flatten)]
+    pub policy: crate::param::cli::PolicyArgs,
     /// Save a checkpoint (OUT/checkpoint.nmpck) every K iterations of each algorithm.
     #[arg(long = "checkpoint-every", value_name = "K")]
     pub checkpoint_every: Option<u64>,
@@ -146,7 +148,13 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
         ScheduleArg::Constant => Schedule::Constant,
         ScheduleArg::Decaying => Schedule::Decaying,
     };
-    let oracle = a.oracle.spec()?;
+    let mut oracle_args = a.oracle.clone();
+    if a.policy.is_linear() && oracle_args.inner_steps.is_none() {
+        // One natural-gradient estimate per prox step: --batch B alone is enough.
+        oracle_args.inner_steps = oracle_args.batch.map(|_| 1);
+    }
+    let oracle = oracle_args.spec()?;
+    let policy = a.policy.build(g.as_ref(), &theta_ref)?;
     let cfg = session::SolveConfig::new(
         &a.algo,
         a.game.beta,
@@ -157,8 +165,14 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
         metrics,
         theta_ref,
         theta0,
-    )?
-    .with_oracle(oracle)?
+    )?;
+    let cfg = match policy {
+        Some(p) => {
+            p.check(&a.algo, &oracle)?;
+            cfg.with_policy(p, oracle)
+        }
+        None => cfg.with_oracle(oracle)?,
+    }
     .with_persist(persist_spec(&a)?)?;
     for w in cfg.warnings() {
         super::warn(w);

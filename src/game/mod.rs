@@ -65,6 +65,12 @@ pub trait PreferenceOperator: Send + Sync {
     fn classes(&self) -> Option<(Vec<f64>, Vec<u32>)> {
         None
     }
+    /// Features `φ` (columns of length `n`) and a skew `d × d` matrix `M` (row-major) with
+    /// `P[i][j] = 1/2 + φ(i)ᵀ M φ(j)`, where the layout stores the game that way (low-rank):
+    /// the game's own features for a log-linear policy (MATH.md §8).
+    fn factors(&self) -> Option<(Vec<&[f64]>, Vec<f64>)> {
+        None
+    }
 }
 
 /// The payoff vector `g(π) = P π` for `π = exp(θ)`; `scratch` holds `π`.

@@ -124,8 +124,8 @@ impl PreferenceOperator for LowRankGame {
             .sum::<f64>()
     }
 
-    /// Certifies `P ∈ [0, 1]` by the bound `Σ_r |w_r|·2·max|a_r|·max|b_r| ≤ 1/2` (sufficient,
-    /// checked in `O(n·r)`), after checking every factor is finite.
+    /// Certifies `P ∈ [0, 1]` by the bound `Σ_r |w_r|·min(2·max|a_r|·max|b_r|, max(a_r² + b_r²))
+    /// ≤ 1/2` (sufficient, checked in `O(n·r)`), after checking every factor is finite.
     fn validate(&self, _tol: Option<f64>) -> Result<()> {
         let mut bound = 0.0;
         for k in 0..self.r {
@@ -147,17 +147,33 @@ impl PreferenceOperator for LowRankGame {
             }
             let ma = vector::max_by(self.n, |i| a[i].abs());
             let mb = vector::max_by(self.n, |i| b[i].abs());
-            bound += w.abs() * 2.0 * ma * mb;
+            // |a_i b_j − b_i a_j| ≤ ‖(a_i, b_i)‖·‖(a_j, b_j)‖ as well (disc games are tight here).
+            let norm = vector::max_by(self.n, |i| a[i] * a[i] + b[i] * b[i]);
+            bound += w.abs() * (2.0 * ma * mb).min(norm);
         }
         if bound > 0.5 + 1e-12 {
             return Err(Error::BadVector {
                 what: self.path.display().to_string(),
                 reason: format!(
-                    "cannot certify P ∈ [0, 1]: Σ_r |w_r|·2·max|a_r|·max|b_r| = {bound} > 1/2"
+                    "cannot certify P ∈ [0, 1]: Σ_r |w_r|·min(2·max|a_r|·max|b_r|, max(a_r² + b_r²)) = {bound} > 1/2"
                 ),
             });
         }
         Ok(())
+    }
+
+    /// `φ = (a_1..a_r, b_1..b_r)`, `M = [[0, W], [−W, 0]]`, `W = diag(w)` (MATH.md §8).
+    fn factors(&self) -> Option<(Vec<&[f64]>, Vec<f64>)> {
+        let r = self.r;
+        let mut cols: Vec<&[f64]> = (0..r).map(|k| self.a(k)).collect();
+        cols.extend((0..r).map(|k| self.b(k)));
+        let d = 2 * r;
+        let mut m = vec![0.0; d * d];
+        for (k, &w) in self.w().iter().enumerate() {
+            m[k * d + r + k] = w;
+            m[(r + k) * d + k] = -w;
+        }
+        Some((cols, m))
     }
 
     fn precision(&self) -> f64 {

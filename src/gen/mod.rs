@@ -41,7 +41,7 @@ fn normal(seed: u64, tag: u64, i: u64) -> f64 {
 }
 
 /// A point uniform in the unit disc for `(seed, i, k)`.
-fn disc_point(seed: u64, i: u64, k: u64) -> (f64, f64) {
+pub fn disc_point(seed: u64, i: u64, k: u64) -> (f64, f64) {
     let r = unit(seed ^ TAG_DISC, i, 2 * k).sqrt();
     let a = std::f64::consts::TAU * unit(seed ^ TAG_DISC, i, 2 * k + 1);
     (r * a.cos(), r * a.sin())

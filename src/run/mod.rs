@@ -377,13 +377,30 @@ fn sampled_game<'a>(op: &'a dyn PreferenceOperator, spec: &RunSpec) -> Option<Sa
     }
 }
 
-/// The algorithm of `spec` at `θ_0` (Nash-MP with approximate prox steps under `--oracle pg`).
-fn build_algo(spec: &RunSpec) -> Box<dyn algo::Algorithm> {
+/// The algorithm of `spec` at `θ_0` (Nash-MP with approximate prox steps under `--oracle pg`),
+/// or `factory`'s when one is given.
+fn build_algo(
+    spec: &RunSpec,
+    factory: Option<&dyn AlgoFactory>,
+) -> crate::error::Result<Box<dyn algo::Algorithm>> {
     let (alpha, seed, fidelity) = (spec.step.alpha, spec.oracle.seed, spec.oracle.fidelity);
-    match spec.oracle.mode {
+    if let Some(f) = factory {
+        return f.build(spec);
+    }
+    Ok(match spec.oracle.mode {
         OracleMode::Pg(p) => Box::new(ApproxNashMp::new(spec.theta0, alpha, p, seed, fidelity)),
         _ => algo::build(spec.kind, spec.theta0, alpha, spec.schedule),
-    }
+    })
+}
+
+/// Builds a run's algorithm in place of the tabular ones: another policy class (e.g. the
+/// log-linear policies of [`crate::param`]), behind the same [`algo::Algorithm`] interface.
+pub trait AlgoFactory: Send + Sync + std::fmt::Debug {
+    fn build(&self, spec: &RunSpec) -> crate::error::Result<Box<dyn algo::Algorithm>>;
+    /// Every parameter of the class that affects the results (checkpoint fingerprints).
+    fn fingerprint(&self) -> String;
+    /// What `summary.json` records about the class.
+    fn record(&self) -> serde_json::Value;
 }
 
 /// As [`run_persistent`], reporting to `obs`: continues from `resume` if given, saves its state
@@ -394,6 +411,20 @@ fn build_algo(spec: &RunSpec) -> Box<dyn algo::Algorithm> {
 pub fn run_observed(
     op: &dyn PreferenceOperator,
     spec: &RunSpec,
+    resume: Option<RunState>,
+    obs: &mut dyn Observer,
+) -> crate::error::Result<RunInfo> {
+    run_observed_with(op, spec, None, resume, obs)
+}
+
+/// As [`run_observed`], with the algorithm built by `factory` when one is given.
+///
+/// # Panics
+/// As [`run`].
+pub fn run_observed_with(
+    op: &dyn PreferenceOperator,
+    spec: &RunSpec,
+    factory: Option<&dyn AlgoFactory>,
     resume: Option<RunState>,
     obs: &mut dyn Observer,
 ) -> crate::error::Result<RunInfo> {
@@ -408,7 +439,7 @@ pub fn run_observed(
         theta_ref: spec.theta_ref,
         beta: spec.beta,
     };
-    let mut alg = build_algo(spec);
+    let mut alg = build_algo(spec, factory)?;
     let mut meter = Meter::new(op, spec);
     let mut alg_cur = spec.oracle.is_stochastic().then(|| {
         let mut c = CurrentPayoff::new(n);

@@ -3,7 +3,7 @@
 
 use super::checkpoint::{self, Checkpoint, Fingerprint};
 use super::fingerprint::Hasher;
-use super::{csv_out::MetricsCsv, run_observed, MetricsMode, Observer, Row, RunInfo, RunSpec};
+use super::{csv_out::MetricsCsv, MetricsMode, Observer, Row, RunInfo, RunSpec};
 use super::{RunState, StopReason};
 use crate::algo::{AlgoKind, Schedule, Step, StepSpec};
 use crate::equilibrium::{self, Equilibrium, EquilibriumParams};
@@ -125,6 +125,7 @@ impl SolveParams {
             record: self.record,
             warnings,
             persist: self.persist,
+            policy: None,
         })
     }
 }
@@ -144,6 +145,8 @@ pub struct SolveConfig {
     record: serde_json::Value,
     warnings: Vec<String>,
     persist: PersistSpec,
+    /// Another policy class than the tabular one (`--policy linear`).
+    policy: Option<Arc<dyn super::AlgoFactory>>,
 }
 
 /// Checkpoints, resume and interruption of a solve that writes to an output folder.
@@ -275,7 +278,18 @@ impl SolveConfig {
             serde_json::to_string(&self.oracle).expect("oracle serialises"),
             Hasher::default().f64s(&self.theta_ref).finish(),
             Hasher::default().f64s(&self.theta0).finish(),
-        )
+        ) + &self
+            .policy
+            .as_ref()
+            .map_or(String::new(), |p| format!(" policy={}", p.fingerprint()))
+    }
+
+    /// Runs every algorithm in the policy class `policy` with `oracle` (the class has checked
+    /// both); the config's own oracle must still be exact.
+    pub fn with_policy(mut self, policy: Arc<dyn super::AlgoFactory>, oracle: OracleSpec) -> Self {
+        self.policy = Some(policy);
+        self.oracle = oracle;
+        self
     }
 }
 
@@ -499,7 +513,7 @@ fn run_all(
             oracle: cfg.oracle,
             log_every: 1,
         };
-        let info = run_observed(op, &spec, current.take(), obs)?;
+        let info = super::run_observed_with(op, &spec, cfg.policy.as_deref(), current.take(), obs)?;
         let stop = info.stop;
         obs.done.push(info);
         if stop == StopReason::Interrupted {
@@ -563,6 +577,10 @@ fn write_outputs(
         "memory": super::memory::snapshot(),
         "wall_seconds": wall_seconds,
     });
+    let mut summary = summary;
+    if let Some(p) = &cfg.policy {
+        summary["policy"] = p.record();
+    }
     let text = serde_json::to_string_pretty(&summary).expect("summary serialises");
     atomic::write_all(&dir.join("summary.json"), text.as_bytes())?;
     if runs

@@ -10,6 +10,7 @@ mod layouts;
 mod newcomer;
 mod oracle;
 mod pairwise;
+mod param;
 mod robust;
 mod shards;
 mod sweep;

@@ -1,0 +1,290 @@
+//! `solve --policy linear`: the log-linear class of docs/math.md §8 through the real binary —
+//! equal to tabular Nash-MP on a realizable game, the same bytes for any --threads, SIGINT
+//! saves and resumes on the bits of an uninterrupted run, and bad features exit 2 naming the
+//! file, the index and the value.
+
+use crate::util::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn lowrank(t: &Tmp, n: usize) -> String {
+    let p = t.path(&format!("lr{n}.nmp"));
+    ok(&[
+        "generate",
+        "low-rank",
+        "--n",
+        &n.to_string(),
+        "--rank",
+        "2",
+        "--seed",
+        "3",
+        "--out",
+        s(&p),
+    ]);
+    s(&p).to_string()
+}
+
+fn solve(g: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = ["solve", g, "--beta", "0.1", "--out", s(out)]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+    a.extend(extra.iter().map(|x| x.to_string()));
+    a
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn metrics_sans_seconds(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
+        .collect()
+}
+
+#[test]
+fn linear_policy_equals_tabular_nash_mp_on_a_realizable_game() {
+    let t = Tmp::new();
+    let g = lowrank(&t, 2000);
+    let (lin, tab) = (t.path("lin"), t.path("tab"));
+    let common = ["--algo", "nash-mp,omwu,mmd", "--iters", "40"];
+    let mut a = common.to_vec();
+    a.extend(["--policy", "linear", "--features", "game"]);
+    ok(&refs(&solve(&g, &lin, &a)));
+    ok(&refs(&solve(&g, &tab, &common)));
+    for algo in ["nash-mp", "omwu", "mmd"] {
+        let p = read_f64_vector(&lin.join(format!("{algo}.policy.npy")));
+        let q = read_f64_vector(&tab.join(format!("{algo}.policy.npy")));
+        let worst = p
+            .iter()
+            .zip(&q)
+            .map(|(x, y)| (x.ln() - y.ln()).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-12, "{algo}: {worst}");
+    }
+    // Full metrics against the full game's π*: kl_star falls under Nash-MP's bound.
+    let (head, rows) = read_csv(&lin.join("metrics.csv"));
+    let kl = head.iter().position(|h| h == "kl_star").unwrap();
+    let bound = head.iter().position(|h| h == "bound").unwrap();
+    let last = rows.iter().rfind(|r| r[0] == "nash-mp").unwrap();
+    let (k, b): (f64, f64) = (last[kl].parse().unwrap(), last[bound].parse().unwrap());
+    assert!(k <= b && k < 1e-3, "kl_star {k} vs bound {b}");
+    let summary = std::fs::read_to_string(lin.join("summary.json")).unwrap();
+    assert!(summary.contains("\"realizable\": true"), "{summary}");
+}
+
+#[test]
+fn sampled_linear_policy_does_not_depend_on_threads() {
+    let t = Tmp::new();
+    let g = lowrank(&t, 70_000);
+    let run = |threads: &str| {
+        let out = t.path(&format!("t{threads}"));
+        let mut a = vec!["--threads".to_string(), threads.to_string()];
+        a.extend(solve(
+            &g,
+            &out,
+            &[
+                "--algo",
+                "nash-mp,omwu",
+                "--iters",
+                "8",
+                "--policy",
+                "linear",
+                "--features",
+                "game",
+                "--oracle",
+                "pg",
+                "--batch",
+                "9000",
+                "--seed",
+                "5",
+                "--metrics",
+                "cheap",
+            ],
+        ));
+        ok(&refs(&a));
+        out
+    };
+    let (one, two) = (run("1"), run("2"));
+    assert_eq!(metrics_sans_seconds(&one), metrics_sans_seconds(&two));
+    for algo in ["nash-mp", "omwu"] {
+        let f = format!("{algo}.policy.npy");
+        assert_eq!(
+            std::fs::read(one.join(&f)).unwrap(),
+            std::fs::read(two.join(&f)).unwrap()
+        );
+    }
+    // Queries counted exactly: 2B per Nash-MP iteration, B per OMWU iteration plus B at start.
+    let (_, rows) = read_csv(&one.join("metrics.csv"));
+    let q = |algo: &str| rows.iter().rfind(|r| r[0] == algo).unwrap()[2].clone();
+    assert_eq!(q("nash-mp"), (8 * 2 * 9000).to_string());
+    assert_eq!(q("omwu"), (9 * 9000).to_string());
+}
+
+#[test]
+fn sigint_saves_and_resume_ends_on_the_same_bits() {
+    let t = Tmp::new();
+    let g = lowrank(&t, 3000);
+    let extra = [
+        "--algo",
+        "nash-mp,omwu",
+        "--iters",
+        "1500",
+        "--policy",
+        "linear",
+        "--features",
+        "game",
+        "--oracle",
+        "pg",
+        "--batch",
+        "64",
+        "--seed",
+        "2",
+        "--metrics",
+        "cheap",
+    ];
+    let (full, part) = (t.path("full"), t.path("part"));
+    ok(&refs(&solve(&g, &full, &extra)));
+    let mut with_ck = extra.to_vec();
+    with_ck.extend(["--checkpoint-every", "50"]);
+    let child = Command::new(env!("CARGO_BIN_EXE_nashmp"))
+        .args(refs(&solve(&g, &part, &with_ck)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    // Wait until the run is under way: its first checkpoint is written.
+    while !part.join("checkpoint.nmpck").exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the run never got going"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "stderr: {err}");
+    assert!(part.join("checkpoint.nmpck").exists());
+    // Another batch is another run: refused.
+    let mut changed = extra.to_vec();
+    changed[11] = "65";
+    let mut a = changed.clone();
+    a.extend(["--checkpoint-every", "50", "--resume"]);
+    fails(&refs(&solve(&g, &part, &a)), &["cannot resume"]);
+    let mut a = with_ck.clone();
+    a.push("--resume");
+    ok(&refs(&solve(&g, &part, &a)));
+    assert_eq!(metrics_sans_seconds(&full), metrics_sans_seconds(&part));
+    for algo in ["nash-mp", "omwu"] {
+        let f = format!("{algo}.policy.npy");
+        assert_eq!(
+            std::fs::read(full.join(&f)).unwrap(),
+            std::fs::read(part.join(&f)).unwrap()
+        );
+    }
+}
+
+#[test]
+fn bad_features_exit_2_naming_file_index_and_value() {
+    let t = Tmp::new();
+    let g = lowrank(&t, 50);
+    let out = t.path("o");
+    let write = |name: &str, shape: &str, vals: &[f64]| {
+        let p = t.path(name);
+        let mut b = npy_header("<f8", false, shape);
+        vals.iter().for_each(|x| b.extend(x.to_le_bytes()));
+        std::fs::write(&p, b).unwrap();
+        s(&p).to_string()
+    };
+    let lin = |f: &str| -> Vec<String> {
+        solve(
+            &g,
+            &out,
+            &[
+                "--algo",
+                "nash-mp",
+                "--iters",
+                "3",
+                "--policy",
+                "linear",
+                "--features",
+                f,
+            ],
+        )
+    };
+    let mut nan = vec![0.5; 100];
+    nan[2 * 17 + 1] = f64::NAN;
+    let f = write("nan.npy", "(50, 2)", &nan);
+    fails(&refs(&lin(&f)), &["nan.npy", "φ[17][1]", "NaN"]);
+    let f = write("d0.npy", "(50, 0)", &[]);
+    fails(&refs(&lin(&f)), &["d0.npy", "d ≥ 1"]);
+    let f = write("rows.npy", "(49, 2)", &[0.1; 98]);
+    fails(&refs(&lin(&f)), &["rows.npy", "49 rows", "50 actions"]);
+    let f = write("flat.npy", "(50,)", &[0.1; 50]);
+    fails(&refs(&lin(&f)), &["flat.npy", "(n, d)"]);
+    fails(&refs(&lin(s(&t.path("missing.npy")))), &["missing.npy"]);
+    // --features game needs factors; a dense game has none.
+    let dense = t.path("c.npy");
+    ok(&["generate", "cyclic", "--n", "21", "--out", s(&dense)]);
+    let a = solve(
+        s(&dense),
+        &out,
+        &[
+            "--algo",
+            "nash-mp",
+            "--policy",
+            "linear",
+            "--features",
+            "game",
+        ],
+    );
+    fails(&refs(&a), &["--features game", "factors"]);
+    // Missing features, tabular-only algorithms, tabular-only oracles.
+    fails(
+        &refs(&solve(
+            &g,
+            &out,
+            &["--algo", "nash-mp", "--policy", "linear"],
+        )),
+        &["--features"],
+    );
+    let a = solve(
+        &g,
+        &out,
+        &["--algo", "egpo", "--policy", "linear", "--features", "game"],
+    );
+    fails(&refs(&a), &["egpo"]);
+    let a = solve(
+        &g,
+        &out,
+        &[
+            "--algo",
+            "nash-mp",
+            "--policy",
+            "linear",
+            "--features",
+            "game",
+            "--oracle",
+            "sampled",
+            "--samples",
+            "2",
+        ],
+    );
+    fails(&refs(&a), &["--oracle sampled"]);
+    // A good user feature file runs (the projected algorithm, realizable: false).
+    let good: Vec<f64> = (0..100).map(|i| ((i * 37 % 11) as f64) / 11.0).collect();
+    let f = write("good.npy", "(50, 2)", &good);
+    ok(&refs(&lin(&f)));
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(summary.contains("\"realizable\": false"), "{summary}");
+}
