@@ -21,7 +21,7 @@
 use super::atomic;
 use super::container::{Elem, GameHeader, Layout, TILE};
 use crate::error::{Error, Result};
-use crate::kernels::tile::TILE_ELEMS;
+use crate::storage::TILE_ELEMS;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Read;
