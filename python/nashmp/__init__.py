@@ -222,7 +222,8 @@ def _run(args: List[str], threads: Optional[int] = None) -> None:
 
 
 def generate(family: str, n: int, seed: int = 0, path: Optional[PathLike] = None,
-             layout: str = "dense", dtype: str = "f32", threads: Optional[int] = None,
+             layout: Optional[str] = None, dtype: Optional[str] = None,
+             threads: Optional[int] = None,
              **family_options: Any) -> Path:
     """Writes a synthetic game to ``path`` (``nashmp generate``), reproducibly.
 
@@ -232,7 +233,8 @@ def generate(family: str, n: int, seed: int = 0, path: Optional[PathLike] = None
         n: number of actions.
         seed: the game's seed: same seed, same bytes (whatever ``threads``).
         path: output file, ``.npy`` for dense f32/f64, a nashmp container (``.nmp``) otherwise.
-        layout: ``dense`` or ``packed``; dtype: ``f32``, ``f64`` or ``u16``.
+        layout: ``dense`` or ``packed``; dtype: ``f32``, ``f64`` or ``u16`` (default: the
+            CLI's, dense f32; the factored families ``low-rank`` and ``block`` take neither).
         **family_options: ``sigma``, ``noise``, ``rank``, ``weight``, ``types`` (as the CLI's
             flags).
 
@@ -241,8 +243,11 @@ def generate(family: str, n: int, seed: int = 0, path: Optional[PathLike] = None
     """
     if path is None:
         raise ValueError("generate needs path=…, the file to write")
-    args = ["generate", family, "--n", int(n), "--seed", int(seed), "--layout", layout,
-            "--dtype", dtype, "--out", os.fspath(path)]
+    args = ["generate", family, "--n", int(n), "--seed", int(seed), "--out", os.fspath(path)]
+    if layout is not None:
+        args += ["--layout", layout]
+    if dtype is not None:
+        args += ["--dtype", dtype]
     for k, v in family_options.items():
         args += [_flag(k), v]
     _run(args, threads)
@@ -314,7 +319,7 @@ def rank(game: Union[Game, PathLike], beta: float, bootstrap: Optional[int] = No
         args = ["rank", os.fspath(game), "--beta", repr(float(beta)), "--seed", int(seed),
                 "--level", repr(float(level)), "--vn-floor", repr(float(vn_floor)),
                 "--left", left, "--right", right, "--winner", winner, "--out", out,
-                "--top", 0]
+                "--quiet"]
         if bootstrap is not None:
             args += ["--bootstrap", int(bootstrap)]
         if log is not None:
