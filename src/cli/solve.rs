@@ -149,7 +149,7 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
         ScheduleArg::Decaying => Schedule::Decaying,
     };
     let mut oracle_args = a.oracle.clone();
-    if a.policy.is_linear() && oracle_args.inner_steps.is_none() {
+    if a.policy.is_linear() && !a.policy.is_gradient() && oracle_args.inner_steps.is_none() {
         // One natural-gradient estimate per prox step: --batch B alone is enough.
         oracle_args.inner_steps = oracle_args.batch.map(|_| 1);
     }

@@ -7,7 +7,7 @@
 //! entries of an `n`-vector (the checkpoint format's vectors have the game's length), and the
 //! counters `[directions estimated, queries]`.
 
-use super::algo::{check_kind, DirectionMode, Env, ParamAlgo};
+use super::algo::{check_kind, DirectionMode, Env, Estimator, ParamAlgo};
 use super::{LinearClass, Moments};
 use crate::algo::{AlgoKind, AlgoState, Algorithm, Context, CurrentPayoff};
 use crate::error::{Error, Result};
@@ -22,6 +22,8 @@ pub struct LinearPolicy {
     pub class: Arc<LinearClass<'static>>,
     /// `game` or the features file, for the records.
     pub source: String,
+    /// `--estimator gradient`: prox steps by `--inner-steps` plain policy-gradient steps.
+    pub gradient: bool,
 }
 
 impl LinearPolicy {
@@ -36,15 +38,53 @@ impl LinearPolicy {
                  --oracle sampled (n·M queries per payoff vector) is tabular"
                     .into(),
             )),
+            _ if !self.gradient => self.natural_check(oracle),
+            OracleMode::Exact => Err(Error::Param(
+                "--estimator gradient estimates from sampled pairs: give --oracle pg --batch B \
+                 --inner-steps S"
+                    .into(),
+            )),
+            OracleMode::Pg(_) => {
+                for &k in kinds {
+                    if !matches!(k, AlgoKind::NashMp | AlgoKind::Mmd) {
+                        return Err(Error::Param(format!(
+                            "--estimator gradient runs nash-mp and mmd (whose prox steps it \
+                             solves); {k} reuses a direction across steps and needs \
+                             --estimator natural"
+                        )));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl LinearPolicy {
+    fn natural_check(&self, oracle: &crate::oracle::OracleSpec) -> Result<()> {
+        match oracle.mode {
             OracleMode::Pg(p) if p.inner_steps != 1 => Err(Error::Param(format!(
                 "--policy linear uses one natural-gradient estimate per prox step (--inner-steps 1), \
-                 got --inner-steps {}",
+                 got --inner-steps {}; --estimator gradient takes S plain policy-gradient steps",
                 p.inner_steps
             ))),
             OracleMode::Pg(p) if p.inner_lr.is_some() => Err(Error::Param(
-                "--inner-lr does not apply to --policy linear (its prox is closed-form)".into(),
+                "--inner-lr does not apply to --estimator natural (its prox is closed-form); \
+                 --estimator gradient takes it"
+                    .into(),
             )),
             _ => Ok(()),
+        }
+    }
+
+    /// The estimator the flags ask for.
+    fn estimator(&self, oracle: &crate::oracle::OracleSpec) -> Estimator {
+        match (self.gradient, oracle.mode) {
+            (true, OracleMode::Pg(p)) => Estimator::Gradient {
+                steps: p.inner_steps,
+                lr: p.inner_lr.unwrap_or(1.0),
+            },
+            _ => Estimator::Natural,
         }
     }
 }
@@ -70,7 +110,8 @@ impl AlgoFactory for LinearPolicy {
                 ))
             }
         };
-        let alg = ParamAlgo::new(spec.kind, spec.step.alpha, class.d(), mode)?;
+        let alg = ParamAlgo::new(spec.kind, spec.step.alpha, class.d(), mode)?
+            .with_estimator(self.estimator(&spec.oracle))?;
         Ok(Box::new(LinearAlgorithm::new(class.clone(), alg)))
     }
 
@@ -83,7 +124,12 @@ impl AlgoFactory for LinearPolicy {
         if let Some(m) = c.skew() {
             h.f64s(m);
         }
-        format!("linear(d={},features={:016x})", c.d(), h.finish())
+        let est = if self.gradient {
+            ",estimator=gradient"
+        } else {
+            ""
+        };
+        format!("linear(d={},features={:016x}{est})", c.d(), h.finish())
     }
 
     fn record(&self) -> serde_json::Value {
@@ -92,6 +138,7 @@ impl AlgoFactory for LinearPolicy {
             "d": self.class.d(),
             "features": self.source,
             "realizable": self.class.skew().is_some(),
+            "estimator": if self.gradient { "gradient" } else { "natural" },
         })
     }
 }

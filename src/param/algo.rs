@@ -16,6 +16,15 @@
 //!   projection of `v` onto the range of `Cov_π(φ)` (the rest does not move the policy); its
 //!   error is `O(√(d/B))` in the Fisher metric, whatever `n`.
 //!
+//! A sampled prox step is solved by one natural-gradient estimate and the closed-form prox
+//! ([`Estimator::Natural`], the default), or, for comparison, by `S` plain score-function
+//! policy-gradient steps on the prox objective ([`Estimator::Gradient`], `--estimator gradient
+//! --inner-steps S`), each from its own batch of `B` pairs drawn from the current inner iterate:
+//! the gradient of `⟨π_θ, g(π')⟩ − β KL(π_θ‖μ) − KL(π_θ‖π_k)/α` in `θ` is
+//! `Cov_θ(φ, g(π')) − Cov_θ(φ)(βθ + (θ − θ_k)/α)`, whose zero is the closed-form prox; its
+//! steps are preconditioned by the largest eigenvalue of `Cov_θ(φ)` only, so ill-conditioned
+//! features converge slowly along their small directions (the natural gradient does not).
+//!
 //! Random streams are keyed by `(seed, estimate index, role, chunk)`, never by thread; pairs
 //! are answered in fixed chunks of [`PAIRS_PER_CHUNK`] and combined in chunk order.
 
@@ -46,6 +55,27 @@ pub enum DirectionMode {
     },
 }
 
+/// How a sampled prox step is solved (module docs).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Estimator {
+    /// One natural-gradient estimate of the direction, then the closed-form prox.
+    Natural,
+    /// `steps` plain policy-gradient steps; step `s` has size
+    /// `γ_s / ((1/α + β) λ_max(Cov_θs(φ)))`, `γ_s = lr/(1 + lr·s)` (with `lr = 1` and isotropic
+    /// features, the inner iterate is the running mean of the batches' prox targets).
+    Gradient { steps: u64, lr: f64 },
+}
+
+impl Estimator {
+    /// `natural` or `gradient`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Estimator::Natural => "natural",
+            Estimator::Gradient { .. } => "gradient",
+        }
+    }
+}
+
 /// What a step needs besides the algorithm's state.
 pub struct Env<'e, 'c> {
     pub class: &'e LinearClass<'c>,
@@ -70,6 +100,7 @@ pub struct ParamAlgo {
     pub kind: AlgoKind,
     pub alpha: f64,
     pub mode: DirectionMode,
+    pub estimator: Estimator,
     pub theta: Vec<f64>,
     /// OMWU's `v(π½)` of the previous iteration (`v(π_0)` before the first).
     pub v_prev: Option<Vec<f64>>,
@@ -87,6 +118,7 @@ impl ParamAlgo {
             kind,
             alpha,
             mode,
+            estimator: Estimator::Natural,
             theta: vec![0.0; d],
             v_prev: None,
             calls: 0,
@@ -94,11 +126,44 @@ impl ParamAlgo {
         })
     }
 
+    /// Solves the sampled prox steps with `e` (checked against the mode and the algorithm).
+    pub fn with_estimator(mut self, e: Estimator) -> Result<Self> {
+        if let Estimator::Gradient { steps, lr } = e {
+            if !matches!(self.mode, DirectionMode::Sampled { .. }) {
+                return Err(Error::Param(
+                    "--estimator gradient estimates from sampled pairs: give --oracle pg --batch B"
+                        .into(),
+                ));
+            }
+            if !matches!(self.kind, AlgoKind::NashMp | AlgoKind::Mmd) {
+                return Err(Error::Param(format!(
+                    "--estimator gradient runs nash-mp and mmd (whose prox steps it solves); \
+                     {} reuses a direction across steps and needs --estimator natural",
+                    self.kind
+                )));
+            }
+            if steps == 0 {
+                return Err(Error::Param("--inner-steps must be at least 1".into()));
+            }
+            if !(lr.is_finite() && lr > 0.0) {
+                return Err(Error::Param(format!(
+                    "--inner-lr must be positive and finite, got {lr}"
+                )));
+            }
+        }
+        self.estimator = e;
+        Ok(self)
+    }
+
     /// Queries per iteration.
     pub fn queries_per_iter(&self) -> u64 {
+        let steps = match self.estimator {
+            Estimator::Natural => 1,
+            Estimator::Gradient { steps, .. } => steps,
+        };
         let per = match self.mode {
             DirectionMode::Exact => 1,
-            DirectionMode::Sampled { batch, .. } => batch,
+            DirectionMode::Sampled { batch, .. } => batch * steps,
         };
         match self.kind {
             AlgoKind::NashMp => 2 * per,
@@ -128,6 +193,19 @@ impl ParamAlgo {
             Some(m) if m.cov.is_some() || !cov => m,
             _ => class.moments(&self.theta, cov),
         };
+        if let Estimator::Gradient { steps, lr } = self.estimator {
+            let th_k = self.theta.clone();
+            let anchor = (&th_k[..], &mom_k);
+            let half = self.pg_prox(env, anchor, None, steps, lr);
+            self.theta = match self.kind {
+                AlgoKind::NashMp => {
+                    let mom_h = class.moments(&half, false);
+                    self.pg_prox(env, anchor, Some((&half, &mom_h)), steps, lr)
+                }
+                _ => half,
+            };
+            return class.moments(&self.theta, cov);
+        }
         match self.kind {
             AlgoKind::NashMp => {
                 let v1 = self.direction(env, (&self.theta.clone(), &mom_k), None);
@@ -154,6 +232,82 @@ impl ParamAlgo {
             k => unreachable!("{k} is checked out in ParamAlgo::new"),
         }
         class.moments(&self.theta, cov)
+    }
+
+    /// The prox of `anchor` = `(θ_k, its moments with covariance)` for the payoff `g(π')`,
+    /// `π'` = `opp` (default: `π_k`), by `steps` plain policy-gradient steps (module docs).
+    fn pg_prox(
+        &mut self,
+        env: &Env,
+        anchor: (&[f64], &Moments),
+        opp: Option<(&[f64], &Moments)>,
+        steps: u64,
+        lr: f64,
+    ) -> Vec<f64> {
+        let class = env.class;
+        let d = class.d();
+        let opp = opp.unwrap_or(anchor);
+        let curvature = 1.0 / self.alpha + env.beta;
+        let mut theta = anchor.0.to_vec();
+        for s in 0..steps {
+            let fresh;
+            let mom = if s == 0 {
+                anchor.1
+            } else {
+                fresh = class.moments(&theta, true);
+                &fresh
+            };
+            let c = self.cov_payoff(env, (&theta, mom), opp);
+            let cov = mom.cov.as_ref().expect("design covariance");
+            let lam = linalg::sym_eigen(cov, d).0.into_iter().fold(0.0, f64::max);
+            if lam <= 0.0 {
+                continue; // constant features under π_θ: the objective is flat in θ
+            }
+            let gamma = lr / (1.0 + lr * s as f64);
+            let eta = gamma / (curvature * lam);
+            let w: Vec<f64> = (0..d)
+                .map(|i| env.beta * theta[i] + (theta[i] - anchor.0[i]) / self.alpha)
+                .collect();
+            theta = (0..d)
+                .map(|i| {
+                    let cw: f64 = (0..d).map(|j| cov[i * d + j] * w[j]).sum();
+                    theta[i] + eta * (c[i] - cw)
+                })
+                .collect();
+        }
+        theta
+    }
+
+    /// `Cov_π(φ, g(π'))` for the design `π` and opponent `π'`: from `B` sampled pairs
+    /// (`y ∼ π`, `y' ∼ π'`), or exactly under `--fidelity expected` (`B` queries counted).
+    fn cov_payoff(
+        &mut self,
+        env: &Env,
+        design: (&[f64], &Moments),
+        opp: (&[f64], &Moments),
+    ) -> Vec<f64> {
+        let call = self.calls;
+        self.calls += 1;
+        let DirectionMode::Sampled {
+            batch,
+            seed,
+            fidelity,
+        } = self.mode
+        else {
+            unreachable!("the gradient estimator is sampled (checked in with_estimator)")
+        };
+        if fidelity == Fidelity::Expected {
+            self.queries += batch;
+            return exact_cov_payoff(env, design, opp);
+        }
+        let class = env.class;
+        let b = batch as usize;
+        let ys = class.draws(design.0, design.1, b, seed, &[TAG, call, 0]);
+        let ops = class.draws(opp.0, opp.1, b, seed, &[TAG, call, 1]);
+        let oracle = Oracle::new(env.op);
+        let c = sampled_rhs(class, &oracle, design.1, &ys, &ops, seed, call);
+        self.queries += oracle.queries();
+        c
     }
 
     /// The payoff direction against `opp` (default: the design policy itself) with design
@@ -196,15 +350,34 @@ pub fn exact_direction(env: &Env, design: (&[f64], &Moments), opp: (&[f64], &Mom
     if class.skew().is_some() {
         return class.skew_times(&opp.1.mean);
     }
+    let rhs = exact_cov_payoff(env, design, opp);
+    let cov = design.1.cov.as_ref().expect("design covariance");
+    linalg::psd_solve(cov, &rhs, class.d(), FISHER_RCOND).0
+}
+
+/// `Cov_π(φ, g(π'))` exactly: `Cov_π(φ) M m(π')` (realizable) or from `g(π') = P π'` (one
+/// operator application).
+pub fn exact_cov_payoff(
+    env: &Env,
+    design: (&[f64], &Moments),
+    opp: (&[f64], &Moments),
+) -> Vec<f64> {
+    let class = env.class;
+    let d = class.d();
+    if class.skew().is_some() {
+        let v = class.skew_times(&opp.1.mean);
+        let cov = design.1.cov.as_ref().expect("design covariance");
+        return (0..d)
+            .map(|i| (0..d).map(|j| cov[i * d + j] * v[j]).sum())
+            .collect();
+    }
     let n = class.n();
     let mut p = vec![0.0; n];
     class.log_probs(opp.0, opp.1.log_z, &mut p);
     p.iter_mut().for_each(|x| *x = x.exp());
     let mut g = vec![0.0; n];
     env.op.apply(&p, &mut g);
-    let rhs = class.cov_with(design.0, design.1, &g);
-    let cov = design.1.cov.as_ref().expect("design covariance");
-    linalg::psd_solve(cov, &rhs, class.d(), FISHER_RCOND).0
+    class.cov_with(design.0, design.1, &g)
 }
 
 /// The sampled natural-gradient direction from `batch` pairs; also used by the tests.

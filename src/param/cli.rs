@@ -27,12 +27,32 @@ pub struct PolicyArgs {
     /// low-rank (or disc) game's own factors.
     #[arg(long, value_name = "F.npy|game")]
     pub features: Option<String>,
+    /// How --policy linear --oracle pg solves a prox step: `natural` (default: one
+    /// natural-gradient estimate from --batch B pairs, then the closed-form prox) or `gradient`
+    /// (--inner-steps S plain score-function policy-gradient steps of B pairs each, initial
+    /// step --inner-lr γ, default 1; nash-mp and mmd).
+    #[arg(long, value_enum)]
+    pub estimator: Option<EstimatorKind>,
+}
+
+/// `--estimator`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EstimatorKind {
+    /// One natural-gradient estimate per prox step, then the closed-form prox.
+    Natural,
+    /// --inner-steps S plain policy-gradient steps per prox step.
+    Gradient,
 }
 
 impl PolicyArgs {
     /// Whether `--policy linear` was asked for.
     pub fn is_linear(&self) -> bool {
         self.policy == PolicyKind::Linear
+    }
+
+    /// Whether `--estimator gradient` was asked for.
+    pub fn is_gradient(&self) -> bool {
+        self.estimator == Some(EstimatorKind::Gradient)
     }
 
     /// The class `--policy linear` asks for (`None` for tabular), checked against the game.
@@ -45,6 +65,11 @@ impl PolicyArgs {
             if self.features.is_some() {
                 return Err(Error::Param(
                     "--features applies only to --policy linear".into(),
+                ));
+            }
+            if self.estimator.is_some() {
+                return Err(Error::Param(
+                    "--estimator applies only to --policy linear".into(),
                 ));
             }
             return Ok(None);
@@ -67,6 +92,7 @@ impl PolicyArgs {
         Ok(Some(Arc::new(LinearPolicy {
             class: Arc::new(class),
             source: src.clone(),
+            gradient: self.is_gradient(),
         })))
     }
 }
