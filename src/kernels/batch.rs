@@ -7,13 +7,17 @@
 //! batch, its size, the vector's position in it, the thread count or the instruction set: a
 //! caller never has to pad a batch to keep results stable.
 //!
-//! Loop order (f32, u16): tasks of [`TASK_ROWS`] rows; in a task, column blocks of
-//! [`BLOCK`] outside and rows inside, so the block of every vector (`k × 2 KiB`) stays in L1
-//! while the task's rows pass over it; a kernel call takes one row's block against up to 4
-//! (AVX2) or 8 (AVX-512) vectors, whose running sums ([`BlockAcc`]) carry across blocks.
+//! Loop order (f32, u16): tasks of [`TASK_ROWS`] rows, read in groups of four whole rows (four
+//! sequential streams, which the hardware prefetcher follows). With AVX-512 a group goes
+//! against four vectors at a time, sixteen accumulators in registers (each row load serves four
+//! vectors, each vector load four rows); with AVX2 (16 registers) and the scalar twin, against
+//! one vector at a time with the single kernel, the group's rows coming from cache after the
+//! first vector. (An earlier order — column blocks of 512 outside, 64 rows inside, to keep the
+//! vectors' blocks in L1 — read the matrix as 64 interleaved 2 KiB streams and ran at half the
+//! single kernel's bandwidth: a batch of 2 cost more than two single applies.)
 //! `f64` games take whole rows against up to four vectors at a time.
 
-use super::matvec::{self, row_scalar_f64, BlockAcc, Element, Isa, BLOCK, PAR_MIN_ELEMS};
+use super::matvec::{self, row_scalar_f64, Element, Isa, PAR_MIN_ELEMS};
 use rayon::prelude::*;
 
 /// Most vectors per pass (more are split into passes of this many; the bits are the same).
@@ -51,12 +55,12 @@ fn run<T: BatchElem>(p: &[T], xs: &[&[f64]], outs: &mut [&mut [f64]], isa: Isa) 
     let n = xs[0].len();
     assert_eq!(p.len(), n * n);
     assert!(xs.iter().all(|x| x.len() == n) && outs.iter().all(|o| o.len() == n));
-    // The converted vectors in one buffer, `stride` apart, where `stride` bytes are 64 more
-    // than a multiple of 4 KiB: vector v's column j then falls in a different L1 set from the
-    // other vectors' (separate allocations of n·4 bytes, 4 KiB-aligned for large n, put all k
-    // of them in one set: 16 vectors thrash a 12-way L1).
+    // The converted vectors in one buffer, `stride` apart, where `stride` bytes are 2 KiB + 64
+    // more than a multiple of 4 KiB: the vectors' entries j then fall in different L1 sets
+    // (separate allocations of n·4 bytes, 4 KiB-aligned for large n, put all k of them in one
+    // set).
     let size = std::mem::size_of::<T::X>();
-    let stride = ((n * size).div_ceil(4096) * 4096 + 64) / size;
+    let stride = ((n * size).div_ceil(4096) * 4096 + 2048 + 64) / size;
     let mut xc: Vec<T::X> = vec![T::X::default(); stride * k];
     for (x, c) in xs.iter().zip(xc.chunks_mut(stride)) {
         c[..n]
@@ -86,63 +90,60 @@ fn run<T: BatchElem>(p: &[T], xs: &[&[f64]], outs: &mut [&mut [f64]], isa: Isa) 
     }
 }
 
-/// The f32/u16 task: column blocks outside, rows inside; `block(start, x blocks, sums)` runs
-/// the task's rows over one column block.
+/// Rows four at a time, each group against every vector with the single kernel: the group's
+/// rows come from memory once (for the first vector) and from cache for the others. The AVX2
+/// and scalar path (AVX2 has too few registers for a useful row × vector grid).
 #[inline(always)]
-fn blocked_task(
+fn rows4_task<T: Element<X = f32>>(
+    p: &[T],
     n: usize,
+    r0: usize,
     xs: &[&[f32]],
     res: &mut [f64],
-    block: impl Fn(usize, &[&[f32]], &mut [BlockAcc]),
+    isa: Isa,
 ) {
     let k = xs.len();
-    let mut acc = vec![BlockAcc::default(); res.len()];
-    let mut xb: Vec<&[f32]> = Vec::with_capacity(k);
-    let mut start = 0;
-    while start < n {
-        let end = (start + BLOCK).min(n);
-        xb.clear();
-        xb.extend(xs.iter().map(|x| &x[start..end]));
-        block(start, &xb, &mut acc);
-        start = end;
+    let rows = res.len() / k;
+    let mut r = 0;
+    while r + 4 <= rows {
+        let i = r0 + r;
+        let g: [&[T]; 4] = std::array::from_fn(|q| &p[(i + q) * n..(i + q + 1) * n]);
+        for (v, x) in xs.iter().enumerate() {
+            let o = T::dot_rows::<4>(g, x, isa);
+            for q in 0..4 {
+                res[(r + q) * k + v] = o[q];
+            }
+        }
+        r += 4;
     }
-    for (o, a) in res.iter_mut().zip(&acc) {
-        *o = a.finish();
+    while r < rows {
+        let i = r0 + r;
+        for (v, x) in xs.iter().enumerate() {
+            res[r * k + v] = T::dot_rows::<1>([&p[i * n..(i + 1) * n]], x, isa)[0];
+        }
+        r += 1;
     }
 }
 
-macro_rules! blocked_impl {
-    ($t:ty, $kernel:ident, $conv:expr) => {
+macro_rules! rows_impl {
+    ($t:ty, $grid:ident) => {
         impl BatchElem for $t {
             fn task(p: &[$t], n: usize, r0: usize, xs: &[&[f32]], res: &mut [f64], isa: Isa) {
-                blocked_task(n, xs, res, |start, xb, acc| match isa {
-                    // The AVX-512 batched kernel (the same bits) measured slower than the AVX2
-                    // one on this machine's Zen 5 (8 vectors: 9.0 vs 5.5 ms CPU, n = 4096, one
-                    // thread; examples/kernel_cpu), so both tokens run the AVX2 kernel.
+                match isa {
+                    // Four rows against four vectors in 16 registers of 16 lanes.
                     #[cfg(target_arch = "x86_64")]
-                    Isa::Avx512(_) | Isa::Avx2(_) => {
-                        let t = isa.avx2().expect("a SIMD token");
+                    Isa::Avx512(t) => {
                         // SAFETY: the token `t` exists only where the CPU has the instructions.
-                        unsafe { matvec::avx2::$kernel(t, p, n, r0, start, xb, acc) }
+                        unsafe { matvec::avx512::$grid(t, p, n, r0, xs, res) }
                     }
-                    _ => {
-                        let k = xb.len();
-                        let len = xb[0].len();
-                        for (r, a) in acc.chunks_mut(k).enumerate() {
-                            let i = r0 + r;
-                            let row = &p[i * n + start..i * n + start + len];
-                            for (x, acc) in xb.iter().zip(a.iter_mut()) {
-                                matvec::block_scalar_f32(row, x, &$conv, acc);
-                            }
-                        }
-                    }
-                })
+                    _ => rows4_task(p, n, r0, xs, res, isa),
+                }
             }
         }
     };
 }
-blocked_impl!(f32, f32_block_all, |v: f32| v);
-blocked_impl!(u16, u16_block_all, |q: u16| q as f32);
+rows_impl!(f32, f32_grid_all);
+rows_impl!(u16, u16_grid_all);
 
 impl BatchElem for f64 {
     fn task(p: &[f64], n: usize, r0: usize, xs: &[&[f64]], res: &mut [f64], isa: Isa) {

@@ -25,9 +25,6 @@ use rayon::prelude::*;
 
 /// Columns summed in the storage precision before the partial sum moves to `f64`.
 pub const BLOCK: usize = 512;
-/// Rows ahead whose block the batched kernels prefetch (each row block is a short 2 KiB stream
-/// the hardware prefetcher barely starts on).
-const PREFETCH: usize = 2;
 /// Rows processed together (each `x` load serves all of them).
 const ROWS: usize = 4;
 /// Below this many matrix elements an apply runs on the calling thread.
@@ -77,25 +74,6 @@ pub trait Element: bytemuck::Pod + Send + Sync + Copy + 'static {
 /// Whether the running CPU has AVX2 and FMA (detected once by std).
 pub fn simd_available() -> bool {
     super::isa::Avx2::try_new().is_some()
-}
-
-/// Asks the CPU to bring `data` into cache (a hint: no effect on results).
-#[inline]
-pub fn prefetch<T>(data: &[T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let bytes = std::mem::size_of_val(data);
-        let p = data.as_ptr() as *const i8;
-        for off in (0..bytes).step_by(64) {
-            // SAFETY: `off < bytes`: the address is inside `data`. A prefetch never faults and
-            // SSE is part of the x86_64 baseline.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.add(off))
-            };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = data;
 }
 
 /// `out = P x` for a row-major `n × n` matrix `p` (`p.len() == n * n`).
@@ -253,7 +231,7 @@ pub(crate) mod avx2 {
     /// `Σ_j rows[r][j] x[j]` for `R` rows in the order of the module docs. `$load` reads 8
     /// entries as f32 (an `unsafe fn` whose contract the loop meets), `$conv` one.
     macro_rules! rows_kernel {
-        ($name:ident, $block:ident, $t:ty, $load:ident, $conv:expr) => {
+        ($name:ident, $t:ty, $load:ident, $conv:expr) => {
             #[target_feature(enable = "avx2,fma")]
             pub fn $name<const R: usize>(_: Avx2, rows: [&[$t]; R], x: &[f32]) -> [f64; R] {
                 let conv = $conv;
@@ -293,101 +271,11 @@ pub(crate) mod avx2 {
                 }
                 std::array::from_fn(|r| hsum_pd(tot[r]) + tail[r])
             }
-
-            /// One column block of one row against `K` vectors (the same order per vector as
-            /// the single kernel): the row's values are loaded once for all of them.
-            ///
-            /// # Safety
-            /// `row` and every `xs[v]` hold `len` readable elements.
-            #[inline]
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn $block<const K: usize>(
-                row: *const $t,
-                xs: [*const f32; K],
-                len: usize,
-                acc: &mut [BlockAcc],
-            ) {
-                let conv = $conv;
-                let mut a0 = [_mm256_setzero_ps(); K];
-                let mut a1 = [_mm256_setzero_ps(); K];
-                let mut j = 0;
-                while j + 16 <= len {
-                    // SAFETY: j + 16 <= len (the caller's contract).
-                    unsafe {
-                        let p0 = $load(row.add(j));
-                        let p1 = $load(row.add(j + 8));
-                        for v in 0..K {
-                            a0[v] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(xs[v].add(j)), a0[v]);
-                            a1[v] = _mm256_fmadd_ps(p1, _mm256_loadu_ps(xs[v].add(j + 8)), a1[v]);
-                        }
-                    }
-                    j += 16;
-                }
-                for v in 0..K {
-                    finish_block(&mut acc[v], a0[v], a1[v]);
-                    for jj in j..len {
-                        // SAFETY: jj < len.
-                        acc[v].tail += unsafe { (conv(*row.add(jj)) * *xs[v].add(jj)) as f64 };
-                    }
-                }
-            }
         };
     }
 
-    rows_kernel!(f32_rows, f32_block, f32, load_f32, |v: f32| v);
-    rows_kernel!(u16_rows, u16_block, u16, load_u16, |v: u16| v as f32);
-
-    /// The batched block for every vector of `xs`, four at a time (eight FMA chains).
-    macro_rules! block_all {
-        ($name:ident, $block:ident, $t:ty) => {
-            /// Rows `r0 ..` (as many as `acc` holds `xs.len()` sums for) of the row-major
-            /// `n`-column `p`, columns `start .. start + len` (`len` = the vectors' length),
-            /// against every vector of `xs`; each row's block of the row `PREFETCH` ahead is
-            /// prefetched while this one is computed.
-            #[target_feature(enable = "avx2,fma")]
-            pub fn $name(
-                _: Avx2,
-                p: &[$t],
-                n: usize,
-                r0: usize,
-                start: usize,
-                xs: &[&[f32]],
-                acc: &mut [BlockAcc],
-            ) {
-                let k = xs.len();
-                let len = xs[0].len();
-                assert!(xs.iter().all(|x| x.len() == len) && acc.len() % k == 0);
-                let rows = acc.len() / k;
-                assert!(start + len <= n && (r0 + rows) * n <= p.len());
-                for (r, acc) in acc.chunks_mut(k).enumerate() {
-                    let i = r0 + r;
-                    if r + super::PREFETCH < rows {
-                        let q = (i + super::PREFETCH) * n + start;
-                        super::prefetch(&p[q..q + len]);
-                    }
-                    let rp = p[i * n + start..i * n + start + len].as_ptr();
-                    let mut v = 0;
-                    while v < xs.len() {
-                        let k = (xs.len() - v).min(4);
-                        let p = |i: usize| xs[v + i.min(k - 1)].as_ptr();
-                        let a = &mut acc[v..v + k];
-                        // SAFETY: row and every xs[v] hold len elements (asserted above).
-                        unsafe {
-                            match k {
-                                4 => $block::<4>(rp, [p(0), p(1), p(2), p(3)], len, a),
-                                3 => $block::<3>(rp, [p(0), p(1), p(2)], len, a),
-                                2 => $block::<2>(rp, [p(0), p(1)], len, a),
-                                _ => $block::<1>(rp, [p(0)], len, a),
-                            }
-                        }
-                        v += k;
-                    }
-                }
-            }
-        };
-    }
-    block_all!(f32_block_all, f32_block, f32);
-    block_all!(u16_block_all, u16_block, u16);
+    rows_kernel!(f32_rows, f32, load_f32, |v: f32| v);
+    rows_kernel!(u16_rows, u16, load_u16, |v: u16| v as f32);
 
     /// `Σ_j rows[r][j] x[j]` in f64 for `R` rows (two 4-lane accumulators per row).
     #[target_feature(enable = "avx2,fma")]
@@ -568,7 +456,7 @@ pub(crate) mod avx512 {
     }
 
     macro_rules! rows_kernel {
-        ($name:ident, $block:ident, $t:ty, $load:ident, $conv:expr) => {
+        ($name:ident, $t:ty, $load:ident, $conv:expr) => {
             #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
             pub fn $name<const R: usize>(_: Avx512, rows: [&[$t]; R], x: &[f32]) -> [f64; R] {
                 let conv = $conv;
@@ -605,114 +493,138 @@ pub(crate) mod avx512 {
                 }
                 std::array::from_fn(|r| acc[r].finish())
             }
+        };
+    }
 
-            /// One column block of one row against `K` vectors.
+    rows_kernel!(f32_rows, f32, load_f32, |v: f32| v);
+    rows_kernel!(u16_rows, u16, load_u16, |v: u16| v as f32);
+
+    /// Register-blocked batches: `R` whole rows against `K` vectors at once.
+    macro_rules! grid_kernel {
+        ($grid:ident, $all:ident, $t:ty, $load:ident, $conv:expr) => {
+            /// `R` whole rows against `K` vectors: each row load serves `K` vectors and each
+            /// vector load `R` rows (`R·K` accumulators in registers), and every (row, vector)
+            /// sum keeps the single kernel's lanes, blocks and order, so its bits.
             ///
             /// # Safety
-            /// `row` and every `xs[v]` hold `len` readable elements.
+            /// Every `rows[r]` and `xs[v]` points to `n` readable elements.
             #[inline]
             #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-            unsafe fn $block<const K: usize>(
-                row: *const $t,
+            unsafe fn $grid<const R: usize, const K: usize>(
+                rows: [*const $t; R],
                 xs: [*const f32; K],
-                len: usize,
-                acc: &mut [BlockAcc],
-            ) {
-                let conv = $conv;
-                let mut a = [_mm512_setzero_ps(); K];
-                let mut j = 0;
-                while j + 16 <= len {
-                    // SAFETY: j + 16 <= len (the caller's contract).
-                    unsafe {
-                        let p = $load(row.add(j));
-                        for v in 0..K {
-                            a[v] = _mm512_fmadd_ps(p, _mm512_loadu_ps(xs[v].add(j)), a[v]);
-                        }
-                    }
-                    j += 16;
-                }
-                for v in 0..K {
-                    let (lo, hi) = halves(a[v]);
-                    finish_block(&mut acc[v], lo, hi);
-                    for jj in j..len {
-                        // SAFETY: jj < len.
-                        acc[v].tail += unsafe { (conv(*row.add(jj)) * *xs[v].add(jj)) as f64 };
-                    }
-                }
-            }
-        };
-    }
-
-    rows_kernel!(f32_rows, f32_block, f32, load_f32, |v: f32| v);
-    rows_kernel!(u16_rows, u16_block, u16, load_u16, |v: u16| v as f32);
-
-    /// The batched block for every vector of `xs`, eight at a time.
-    macro_rules! block_all {
-        ($name:ident, $block:ident, $t:ty) => {
-            /// Rows `r0 ..` (as many as `acc` holds `xs.len()` sums for) of the row-major
-            /// `n`-column `p`, columns `start .. start + len` (`len` = the vectors' length),
-            /// against every vector of `xs`; each row's block of the row `PREFETCH` ahead is
-            /// prefetched while this one is computed.
-            #[cfg_attr(not(test), allow(dead_code))]
-            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-            pub fn $name(
-                _: Avx512,
-                p: &[$t],
                 n: usize,
-                r0: usize,
-                start: usize,
-                xs: &[&[f32]],
-                acc: &mut [BlockAcc],
-            ) {
-                let k = xs.len();
-                let len = xs[0].len();
-                assert!(xs.iter().all(|x| x.len() == len) && acc.len() % k == 0);
-                let rows = acc.len() / k;
-                assert!(start + len <= n && (r0 + rows) * n <= p.len());
-                for (r, acc) in acc.chunks_mut(k).enumerate() {
-                    let i = r0 + r;
-                    if r + super::PREFETCH < rows {
-                        let q = (i + super::PREFETCH) * n + start;
-                        super::prefetch(&p[q..q + len]);
-                    }
-                    let rp = p[i * n + start..i * n + start + len].as_ptr();
-                    let mut v = 0;
-                    while v < xs.len() {
-                        let k = (xs.len() - v).min(8);
-                        let p = |i: usize| xs[v + i.min(k - 1)].as_ptr();
-                        let a = &mut acc[v..v + k];
-                        // SAFETY: row and every xs[v] hold len elements (asserted above).
+            ) -> [[f64; K]; R] {
+                let conv = $conv;
+                let mut acc = [[BlockAcc::default(); K]; R];
+                let mut start = 0;
+                while start < n {
+                    let end = (start + BLOCK).min(n);
+                    let mut a = [[_mm512_setzero_ps(); K]; R];
+                    let mut j = start;
+                    while j + 16 <= end {
+                        // SAFETY: j + 16 <= end <= n (the caller's contract).
                         unsafe {
-                            match k {
-                                8 => $block::<8>(
-                                    rp,
-                                    [p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7)],
-                                    len,
-                                    a,
-                                ),
-                                7 => $block::<7>(
-                                    rp,
-                                    [p(0), p(1), p(2), p(3), p(4), p(5), p(6)],
-                                    len,
-                                    a,
-                                ),
-                                6 => $block::<6>(rp, [p(0), p(1), p(2), p(3), p(4), p(5)], len, a),
-                                5 => $block::<5>(rp, [p(0), p(1), p(2), p(3), p(4)], len, a),
-                                4 => $block::<4>(rp, [p(0), p(1), p(2), p(3)], len, a),
-                                3 => $block::<3>(rp, [p(0), p(1), p(2)], len, a),
-                                2 => $block::<2>(rp, [p(0), p(1)], len, a),
-                                _ => $block::<1>(rp, [p(0)], len, a),
+                            let x: [__m512; K] =
+                                std::array::from_fn(|v| _mm512_loadu_ps(xs[v].add(j)));
+                            for r in 0..R {
+                                let p = $load(rows[r].add(j));
+                                for v in 0..K {
+                                    a[r][v] = _mm512_fmadd_ps(p, x[v], a[r][v]);
+                                }
                             }
                         }
-                        v += k;
+                        j += 16;
                     }
+                    for r in 0..R {
+                        for v in 0..K {
+                            let (lo, hi) = halves(a[r][v]);
+                            finish_block(&mut acc[r][v], lo, hi);
+                            for jj in j..end {
+                                // SAFETY: jj < end <= n.
+                                acc[r][v].tail +=
+                                    unsafe { (conv(*rows[r].add(jj)) * *xs[v].add(jj)) as f64 };
+                            }
+                        }
+                    }
+                    start = end;
+                }
+                std::array::from_fn(|r| std::array::from_fn(|v| acc[r][v].finish()))
+            }
+
+            /// Rows `r0 .. r0 + res.len() / k` of the row-major `n × n` `p` against every
+            /// vector of `xs` (`k` of them): `res[r * k + v]`, in storage units. Four rows
+            /// against four vectors at a time.
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+            pub fn $all(_: Avx512, p: &[$t], n: usize, r0: usize, xs: &[&[f32]], res: &mut [f64]) {
+                let k = xs.len();
+                assert!(k > 0 && xs.iter().all(|x| x.len() == n) && res.len() % k == 0);
+                let rows = res.len() / k;
+                assert!((r0 + rows) * n <= p.len());
+                let row = |i: usize| p[(r0 + i) * n..(r0 + i + 1) * n].as_ptr();
+                macro_rules! go {
+                    ($r:literal, $i:expr) => {{
+                        let rp: [*const $t; $r] = std::array::from_fn(|q| row($i + q));
+                        let mut v = 0;
+                        while v < k {
+                            let kk = (k - v).min(4);
+                            let x = |q: usize| xs[v + q.min(kk - 1)].as_ptr();
+                            let mut put =
+                                |o: &[f64], q: usize, w: usize| res[($i + q) * k + v + w] = o[w];
+                            // SAFETY: every row and vector holds n elements (asserted above).
+                            unsafe {
+                                match kk {
+                                    4 => {
+                                        for (q, o) in
+                                            $grid::<$r, 4>(rp, [x(0), x(1), x(2), x(3)], n)
+                                                .iter()
+                                                .enumerate()
+                                        {
+                                            (0..4).for_each(|w| put(o, q, w))
+                                        }
+                                    }
+                                    3 => {
+                                        for (q, o) in $grid::<$r, 3>(rp, [x(0), x(1), x(2)], n)
+                                            .iter()
+                                            .enumerate()
+                                        {
+                                            (0..3).for_each(|w| put(o, q, w))
+                                        }
+                                    }
+                                    2 => {
+                                        for (q, o) in
+                                            $grid::<$r, 2>(rp, [x(0), x(1)], n).iter().enumerate()
+                                        {
+                                            (0..2).for_each(|w| put(o, q, w))
+                                        }
+                                    }
+                                    _ => {
+                                        for (q, o) in
+                                            $grid::<$r, 1>(rp, [x(0)], n).iter().enumerate()
+                                        {
+                                            put(o, q, 0)
+                                        }
+                                    }
+                                }
+                            }
+                            v += kk;
+                        }
+                    }};
+                }
+                let mut i = 0;
+                while i + 4 <= rows {
+                    go!(4, i);
+                    i += 4;
+                }
+                while i < rows {
+                    go!(1, i);
+                    i += 1;
                 }
             }
         };
     }
-    // Not dispatched (slower than AVX2 here, see `kernels::batch`); tested for its bits.
-    block_all!(f32_block_all, f32_block, f32);
-    block_all!(u16_block_all, u16_block, u16);
+    grid_kernel!(f32_grid, f32_grid_all, f32, load_f32, |v: f32| v);
+    grid_kernel!(u16_grid, u16_grid_all, u16, load_u16, |v: u16| v as f32);
 
     /// `Σ_j rows[r][j] x[j]` in f64 for `R` rows (one 8-lane accumulator per row).
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
@@ -887,50 +799,6 @@ mod tests {
 
     fn bits(v: &[f64]) -> Vec<u64> {
         v.iter().map(|x| x.to_bits()).collect()
-    }
-
-    /// The AVX-512 batched block kernel (not dispatched) gives the AVX2 kernel's bits.
-    #[test]
-    #[cfg(target_arch = "x86_64")]
-    fn avx512_batched_blocks_give_the_avx2_bits() {
-        let Some(t5) = crate::kernels::isa::Avx512::try_new() else {
-            return;
-        };
-        let (n, k, rows) = (700usize, 11usize, 5usize);
-        let p: Vec<f32> = (0..n * rows)
-            .map(|i| crate::gen::unit(1, i as u64, 0) as f32)
-            .collect();
-        let q: Vec<u16> = p.iter().map(|&v| (v * 65534.0) as u16).collect();
-        let xs: Vec<Vec<f32>> = (0..k)
-            .map(|v| {
-                (0..n)
-                    .map(|j| crate::gen::unit(2, j as u64, v as u64) as f32)
-                    .collect()
-            })
-            .collect();
-        for start in [0, BLOCK] {
-            let end = (start + BLOCK).min(n);
-            let xb: Vec<&[f32]> = xs.iter().map(|x| &x[start..end]).collect();
-            let run = |wide: bool| {
-                let mut a = vec![BlockAcc::default(); rows * k];
-                let mut b = vec![BlockAcc::default(); rows * k];
-                // SAFETY: the tokens come from detection.
-                unsafe {
-                    if wide {
-                        avx512::f32_block_all(t5, &p, n, 0, start, &xb, &mut a);
-                        avx512::u16_block_all(t5, &q, n, 0, start, &xb, &mut b);
-                    } else {
-                        avx2::f32_block_all(t5.avx2(), &p, n, 0, start, &xb, &mut a);
-                        avx2::u16_block_all(t5.avx2(), &q, n, 0, start, &xb, &mut b);
-                    }
-                }
-                a.iter()
-                    .chain(&b)
-                    .map(|s| s.finish().to_bits())
-                    .collect::<Vec<_>>()
-            };
-            assert_eq!(run(true), run(false), "block at {start}");
-        }
     }
 
     /// Every instruction set gives the scalar twin's bits, and the result is `P x`.
