@@ -342,6 +342,55 @@ impl BlockGame {
     }
 }
 
+/// `out = P x` for a block game: the mass per type (per fixed chunk, each in index order, then
+/// chunks in order), `v = Q·mass`, `out_i = v[t(i)]`. `types` holds `w` little-endian bytes per
+/// action, read by `t`; monomorphised per width, so the loops run over slices.
+fn block_apply(
+    q: &[f64],
+    k: usize,
+    types: &[u8],
+    w: usize,
+    t: impl Fn(&[u8]) -> usize + Sync,
+    x: &[f64],
+    out: &mut [f64],
+) {
+    let n = x.len();
+    let per_chunk: Vec<Vec<f64>> = x
+        .par_chunks(CHUNK)
+        .zip(types.par_chunks(CHUNK * w))
+        .map(|(xc, tc)| {
+            let mut m = vec![0.0; k];
+            for (xi, ti) in xc.iter().zip(tc.chunks_exact(w)) {
+                m[t(ti)] += xi;
+            }
+            m
+        })
+        .collect();
+    let mut mass = vec![0.0; k];
+    for m in &per_chunk {
+        for a in 0..k {
+            mass[a] += m[a];
+        }
+    }
+    let v: Vec<f64> = (0..k)
+        .map(|a| (0..k).map(|b| q[a * k + b] * mass[b]).sum())
+        .collect();
+    let fill = |(oc, tc): (&mut [f64], &[u8])| {
+        for (o, ti) in oc.iter_mut().zip(tc.chunks_exact(w)) {
+            *o = v[t(ti)];
+        }
+    };
+    if n < 1 << 16 {
+        out.chunks_mut(CHUNK)
+            .zip(types.chunks(CHUNK * w))
+            .for_each(fill);
+    } else {
+        out.par_chunks_mut(CHUNK)
+            .zip(types.par_chunks(CHUNK * w))
+            .for_each(fill);
+    }
+}
+
 impl PreferenceOperator for BlockGame {
     fn n(&self) -> usize {
         self.n
@@ -350,29 +399,28 @@ impl PreferenceOperator for BlockGame {
     fn apply(&self, x: &[f64], out: &mut [f64]) {
         let (n, k) = (self.n, self.k);
         assert!(x.len() == n && out.len() == n);
-        // Mass per type: per fixed chunk, then chunks in order.
-        let chunks = n.div_ceil(CHUNK);
-        let per_chunk: Vec<Vec<f64>> = (0..chunks)
-            .into_par_iter()
-            .map(|c| {
-                let mut m = vec![0.0; k];
-                for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
-                    m[self.type_of(i)] += x[i];
-                }
-                m
-            })
-            .collect();
-        let mut mass = vec![0.0; k];
-        for m in &per_chunk {
-            for t in 0..k {
-                mass[t] += m[t];
-            }
+        let b = self.types_bytes();
+        match self.width {
+            TypeWidth::U8 => block_apply(self.q(), k, b, 1, |c| c[0] as usize, x, out),
+            TypeWidth::U16 => block_apply(
+                self.q(),
+                k,
+                b,
+                2,
+                |c| u16::from_le_bytes([c[0], c[1]]) as usize,
+                x,
+                out,
+            ),
+            TypeWidth::U32 => block_apply(
+                self.q(),
+                k,
+                b,
+                4,
+                |c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize,
+                x,
+                out,
+            ),
         }
-        let q = self.q();
-        let v: Vec<f64> = (0..k)
-            .map(|a| (0..k).map(|b| q[a * k + b] * mass[b]).sum())
-            .collect();
-        vector::fill(out, |i| v[self.type_of(i)]);
     }
 
     fn entry(&self, i: usize, j: usize) -> f64 {
