@@ -186,44 +186,16 @@ fn chunked(out: &mut [f64], f: impl Fn(usize, &mut [f64]) + Sync + Send) {
         .for_each(|(c, o)| f(c * vector::CHUNK, o));
 }
 
-/// Solves `A x = b` for symmetric positive definite `A` (small, dense); `None` if `A` is not
-/// numerically positive definite.
-#[allow(clippy::needless_range_loop)] // the textbook index form is the clearest here
-fn cholesky_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+/// Solves `A x = b` for symmetric positive definite `A` (small, dense) by faer's `L Lᵀ`
+/// factorisation (sequential at these sizes, so the same bits for any thread count); `None` if
+/// `A` is not numerically positive definite.
+fn cholesky_solve(a: Vec<Vec<f64>>, b: Vec<f64>) -> Option<Vec<f64>> {
+    use faer::linalg::solvers::Solve;
     let k = b.len();
-    for j in 0..k {
-        let mut d = a[j][j];
-        for p in 0..j {
-            d -= a[j][p] * a[j][p];
-        }
-        if d.is_nan() || d <= 0.0 {
-            return None;
-        }
-        let d = d.sqrt();
-        a[j][j] = d;
-        for i in j + 1..k {
-            let mut s = a[i][j];
-            for p in 0..j {
-                s -= a[i][p] * a[j][p];
-            }
-            a[i][j] = s / d;
-        }
-    }
-    for i in 0..k {
-        let mut s = b[i];
-        for p in 0..i {
-            s -= a[i][p] * b[p];
-        }
-        b[i] = s / a[i][i];
-    }
-    for i in (0..k).rev() {
-        let mut s = b[i];
-        for p in i + 1..k {
-            s -= a[p][i] * b[p];
-        }
-        b[i] = s / a[i][i];
-    }
-    Some(b)
+    let m = faer::Mat::from_fn(k, k, |i, j| a[i][j]);
+    let llt = m.llt(faer::Side::Lower).ok()?;
+    let x = llt.solve(faer::Mat::from_fn(k, 1, |i, _| b[i]));
+    Some((0..k).map(|i| x[(i, 0)]).collect())
 }
 
 #[cfg(test)]
