@@ -75,6 +75,10 @@ pub fn exp(x: f64) -> f64 {
 /// `out[i] = exp(x[i])`.
 pub fn exp_slice(x: &[f64], out: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F is available (checked above).
+        return unsafe { exp_slice_avx512(x, out) };
+    }
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 is available (checked above).
         return unsafe { exp_slice_avx2(x, out) };
@@ -83,6 +87,13 @@ pub fn exp_slice(x: &[f64], out: &mut [f64]) {
 }
 
 /// The same loop compiled for AVX2 (4 lanes; plain multiplies and adds, hence the same bits).
+/// The same loop compiled for AVX-512 (8 lanes; the same bits).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn exp_slice_avx512(x: &[f64], out: &mut [f64]) {
+    exp_slice_generic(x, out)
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn exp_slice_avx2(x: &[f64], out: &mut [f64]) {
@@ -100,10 +111,21 @@ fn exp_slice_generic(x: &[f64], out: &mut [f64]) {
 pub fn shift_exp(x: &mut [f64], m: f64, s: f64, out: &mut [f64]) {
     assert_eq!(x.len(), out.len());
     #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F is available (checked above).
+        return unsafe { shift_exp_avx512(x, m, s, out) };
+    }
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 is available (checked above).
         return unsafe { shift_exp_avx2(x, m, s, out) };
     }
+    shift_exp_generic(x, m, s, out)
+}
+
+/// The same loop compiled for AVX-512 (8 lanes; the same bits).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn shift_exp_avx512(x: &mut [f64], m: f64, s: f64, out: &mut [f64]) {
     shift_exp_generic(x, m, s, out)
 }
 
@@ -124,10 +146,21 @@ fn shift_exp_generic(x: &mut [f64], m: f64, s: f64, out: &mut [f64]) {
 /// `Σ_i exp(x[i] − shift)`, four interleaved partial sums (a fixed order).
 pub fn sum_exp_shifted(x: &[f64], shift: f64) -> f64 {
     #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F is available (checked above).
+        return unsafe { sum_exp_shifted_avx512(x, shift) };
+    }
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 is available (checked above).
         return unsafe { sum_exp_shifted_avx2(x, shift) };
     }
+    sum_exp_shifted_generic(x, shift)
+}
+
+/// The same loop compiled for AVX-512 (8 lanes; the same bits).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn sum_exp_shifted_avx512(x: &[f64], shift: f64) -> f64 {
     sum_exp_shifted_generic(x, shift)
 }
 
