@@ -53,6 +53,20 @@ impl LowRankGame {
     }
 }
 
+/// Per fixed chunk of [`CHUNK`] entries, that chunk of every output (so one parallel task
+/// writes one chunk of all of them).
+fn output_chunks<'o>(n: usize, outs: &'o mut [&mut [f64]]) -> Vec<Vec<&'o mut [f64]>> {
+    let mut by_chunk: Vec<Vec<&mut [f64]>> = (0..n.div_ceil(CHUNK))
+        .map(|_| Vec::with_capacity(outs.len()))
+        .collect();
+    for o in outs.iter_mut() {
+        for (c, part) in o.chunks_mut(CHUNK).enumerate() {
+            by_chunk[c].push(part);
+        }
+    }
+    by_chunk
+}
+
 /// The low-rank product of any rank `r` (the fallback above rank 8): `Σx`, `a_k·x`, `b_k·x` in
 /// fixed chunks (each sum in index order within a chunk, chunks added in order), then
 /// `out_i = ½Σx + Σ_k w_k (a_k[i]·(b_k·x) − b_k[i]·(a_k·x))`, the terms in `k` order.
@@ -77,29 +91,24 @@ fn low_rank_apply_any(
             }
         }
     });
-    // Per chunk, the chunk of every output.
-    let chunks = n.div_ceil(CHUNK);
-    let mut by_chunk: Vec<Vec<&mut [f64]>> = (0..chunks).map(|_| Vec::with_capacity(m)).collect();
-    for o in outs.iter_mut() {
-        for (c, part) in o.chunks_mut(CHUNK).enumerate() {
-            by_chunk[c].push(part);
-        }
-    }
-    by_chunk.into_par_iter().enumerate().for_each(|(c, parts)| {
-        let lo = c * CHUNK;
-        for (v, o) in parts.into_iter().enumerate() {
-            let d = &dots[v * per..(v + 1) * per];
-            let (sx, ax, bx) = (d[0], &d[1..1 + r], &d[1 + r..]);
-            for (j, oi) in o.iter_mut().enumerate() {
-                let i = lo + j;
-                let mut s = 0.5 * sx;
-                for k in 0..r {
-                    s += w[k] * (a[k][i] * bx[k] - b[k][i] * ax[k]);
+    output_chunks(n, outs)
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(c, parts)| {
+            let lo = c * CHUNK;
+            for (v, o) in parts.into_iter().enumerate() {
+                let d = &dots[v * per..(v + 1) * per];
+                let (sx, ax, bx) = (d[0], &d[1..1 + r], &d[1 + r..]);
+                for (j, oi) in o.iter_mut().enumerate() {
+                    let i = lo + j;
+                    let mut s = 0.5 * sx;
+                    for k in 0..r {
+                        s += w[k] * (a[k][i] * bx[k] - b[k][i] * ax[k]);
+                    }
+                    *oi = s;
                 }
-                *oi = s;
             }
-        }
-    });
+        });
 }
 
 /// [`low_rank_apply_any`] for a rank known at compile time: the same sums in the same order
@@ -140,32 +149,28 @@ fn low_rank_apply<const R: usize>(
             }
         }
     });
-    let chunks = n.div_ceil(CHUNK);
-    let mut by_chunk: Vec<Vec<&mut [f64]>> = (0..chunks).map(|_| Vec::with_capacity(m)).collect();
-    for o in outs.iter_mut() {
-        for (c, part) in o.chunks_mut(CHUNK).enumerate() {
-            by_chunk[c].push(part);
-        }
-    }
-    by_chunk.into_par_iter().enumerate().for_each(|(c, parts)| {
-        let lo = c * CHUNK;
-        for (v, o) in parts.into_iter().enumerate() {
-            let d = &dots[v * per..(v + 1) * per];
-            let sx = d[0];
-            let ax: [f64; R] = std::array::from_fn(|k| d[1 + k]);
-            let bx: [f64; R] = std::array::from_fn(|k| d[1 + R + k]);
-            let hi = lo + o.len();
-            let ac: [&[f64]; R] = std::array::from_fn(|k| &a[k][lo..hi]);
-            let bc: [&[f64]; R] = std::array::from_fn(|k| &b[k][lo..hi]);
-            for (j, oi) in o.iter_mut().enumerate() {
-                let mut s = 0.5 * sx;
-                for k in 0..R {
-                    s += w[k] * (ac[k][j] * bx[k] - bc[k][j] * ax[k]);
+    output_chunks(n, outs)
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(c, parts)| {
+            let lo = c * CHUNK;
+            for (v, o) in parts.into_iter().enumerate() {
+                let d = &dots[v * per..(v + 1) * per];
+                let sx = d[0];
+                let ax: [f64; R] = std::array::from_fn(|k| d[1 + k]);
+                let bx: [f64; R] = std::array::from_fn(|k| d[1 + R + k]);
+                let hi = lo + o.len();
+                let ac: [&[f64]; R] = std::array::from_fn(|k| &a[k][lo..hi]);
+                let bc: [&[f64]; R] = std::array::from_fn(|k| &b[k][lo..hi]);
+                for (j, oi) in o.iter_mut().enumerate() {
+                    let mut s = 0.5 * sx;
+                    for k in 0..R {
+                        s += w[k] * (ac[k][j] * bx[k] - bc[k][j] * ax[k]);
+                    }
+                    *oi = s;
                 }
-                *oi = s;
             }
-        }
-    });
+        });
 }
 
 impl PreferenceOperator for LowRankGame {
@@ -380,7 +385,7 @@ fn block_apply(
             *o = v[t(ti)];
         }
     };
-    if n < 1 << 16 {
+    if n < vector::PAR_MIN {
         out.chunks_mut(CHUNK)
             .zip(types.chunks(CHUNK * w))
             .for_each(fill);

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 pub const CHUNK: usize = 1 << 14;
 
 /// Below this length everything runs sequentially (same chunking, same result).
-const PAR_MIN: usize = 1 << 16;
+pub(crate) const PAR_MIN: usize = 1 << 16;
 
 /// `Σ_i f(i)` over `0..n`, summed per fixed chunk, chunks combined in order.
 pub fn sum_by(n: usize, f: impl Fn(usize) -> f64 + Sync) -> f64 {
