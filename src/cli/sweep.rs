@@ -2,6 +2,7 @@
 
 use crate::algo::AlgoKind;
 use crate::gen::Family;
+use crate::sweep::config::{Oracle, Policy};
 use crate::sweep::{self, plots::Formats, Mode, Preset, SweepOptions, SweepPersist};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,6 +59,28 @@ pub struct SweepArgs {
     /// Number of types K of block games (default 16).
     #[arg(long)]
     pub types: Option<usize>,
+    /// Comma-separated policy classes: `tabular` (default) and/or `linear` (log-linear over the
+    /// game's own factors, docs/math.md §8; low-rank games; nash-mp, omwu and mmd).
+    #[arg(long = "policy", value_enum, value_delimiter = ',')]
+    pub policies: Option<Vec<Policy>>,
+    /// Comma-separated oracles: `exact` (default: payoff vectors) and/or `pg` (sampled pairs
+    /// with Bernoulli answers: tabular approximate Nash-MP, batch c·n per prox step, up to
+    /// --tabular-pg-max-n actions; the linear class's natural-gradient estimate, batch --batch).
+    #[arg(long = "oracle", value_enum, value_delimiter = ',')]
+    pub oracles: Option<Vec<Oracle>>,
+    /// Sampled pairs per direction estimate of --policy linear --oracle pg (default 4096).
+    #[arg(long)]
+    pub batch: Option<u64>,
+    /// Pairs per prox step of tabular --oracle pg, as a multiple c of n (default 256).
+    #[arg(long = "tabular-batch-per-n")]
+    pub tabular_batch_per_n: Option<f64>,
+    /// Largest n that tabular --oracle pg runs at (default 10000: its queries grow with n).
+    #[arg(long = "tabular-pg-max-n")]
+    pub tabular_pg_max_n: Option<usize>,
+    /// Exploitability target ε of the summary's queries-to-ε column, table and figure
+    /// (default 1e-3; also read by --replot).
+    #[arg(long)]
+    pub eps: Option<f64>,
     /// Output folder (created if missing). Plots of an earlier sweep there that this one does
     /// not draw are removed.
     #[arg(long, default_value = "out/sweep")]
@@ -155,6 +178,46 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     if let Some(v) = a.types {
         cfg.params.types = v;
     }
+    if let Some(v) = a.policies {
+        cfg.policies = v;
+    }
+    if let Some(v) = a.oracles {
+        cfg.oracles = v;
+    }
+    let sampled = cfg.oracles.contains(&Oracle::Pg);
+    let linear = cfg.policies.contains(&Policy::Linear);
+    let tabular = cfg.policies.contains(&Policy::Tabular);
+    for (flag, set, read) in [
+        ("--batch", a.batch.is_some(), sampled && linear),
+        (
+            "--tabular-batch-per-n",
+            a.tabular_batch_per_n.is_some(),
+            sampled && tabular,
+        ),
+        (
+            "--tabular-pg-max-n",
+            a.tabular_pg_max_n.is_some(),
+            sampled && tabular,
+        ),
+    ] {
+        if set && !read {
+            anyhow::bail!(
+                "invalid parameter: {flag} applies to none of the sweep's runs (see --policy and --oracle)"
+            );
+        }
+    }
+    if let Some(v) = a.batch {
+        cfg.batch = v;
+    }
+    if let Some(v) = a.tabular_batch_per_n {
+        cfg.tabular_batch_per_n = v;
+    }
+    if let Some(v) = a.tabular_pg_max_n {
+        cfg.tabular_pg_max_n = v;
+    }
+    if let Some(v) = a.eps {
+        cfg.eps = v;
+    }
     cfg.validate()?;
     sweep::check_out_dir(&a.out)?;
     if a.png || cfg!(feature = "png") {
@@ -166,7 +229,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     };
     if a.replot {
         say!("rewrote from {}:", a.out.join("runs.csv").display());
-        let files = sweep::replot(&a.out, formats)?;
+        let files = sweep::replot(&a.out, formats, cfg.eps)?;
         for f in &files {
             say!("  {}", f.display());
         }
@@ -217,7 +280,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     let nash: Vec<_> = report
         .summary
         .iter()
-        .filter(|r| r.algo == "nash-mp")
+        .filter(|r| r.algo == "nash-mp" && r.oracle == Oracle::Exact)
         .collect();
     let worst = nash
         .iter()

@@ -545,6 +545,8 @@ mod tests {
             runs: vec![RunResult {
                 game: spec(),
                 beta: 0.2,
+                policy: crate::sweep::config::Policy::Tabular,
+                oracle: crate::sweep::config::Oracle::Exact,
                 algo: "nash-mp".into(),
                 alpha: 2.0,
                 kl0: 0.125,

@@ -18,6 +18,89 @@ pub enum Preset {
     Full,
 }
 
+/// The policy class of a sweep's runs (`--policy`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// One log-probability per action.
+    Tabular,
+    /// `π_θ ∝ μ·exp(θ·φ)` over the game's own factors as features (docs/math.md §8; low-rank
+    /// games).
+    Linear,
+}
+
+/// How a sweep's runs query the game (`--oracle`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Oracle {
+    /// Exact payoff vectors `P π` (a query is one payoff vector).
+    Exact,
+    /// Sampled preference pairs with Bernoulli answers (a query is one pair): tabular
+    /// approximate Nash-MP (`solve --oracle pg --inner-steps 1`, batch `c·n`) or the linear
+    /// class's natural-gradient estimate (batch B).
+    Pg,
+}
+
+impl Policy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Tabular => "tabular",
+            Policy::Linear => "linear",
+        }
+    }
+}
+
+impl Oracle {
+    pub fn name(self) -> &'static str {
+        match self {
+            Oracle::Exact => "exact",
+            Oracle::Pg => "pg",
+        }
+    }
+}
+
+/// Whether `kind` runs in the class `policy` under `oracle`: tabular exact runs every algorithm,
+/// tabular pg is approximate Nash-MP only, the linear class runs nash-mp, omwu and mmd.
+pub fn supports(policy: Policy, oracle: Oracle, kind: AlgoKind) -> bool {
+    match (policy, oracle) {
+        (Policy::Tabular, Oracle::Exact) => true,
+        (Policy::Tabular, Oracle::Pg) => kind == AlgoKind::NashMp,
+        (Policy::Linear, _) => crate::param::algo::check_kind(kind).is_ok(),
+    }
+}
+
+/// One run of a game at one β: the class, the oracle and the algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CellKind {
+    pub policy: Policy,
+    pub oracle: Oracle,
+    pub kind: AlgoKind,
+}
+
 /// A validated sweep grid.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct SweepConfig {
@@ -40,7 +123,23 @@ pub struct SweepConfig {
     pub large_max_iters: Option<u64>,
     /// Family parameters (the generator's defaults).
     pub params: Params,
+    /// Policy classes run on every game (`[Tabular]` unless asked).
+    pub policies: Vec<Policy>,
+    /// Oracles every class runs with (`[Exact]` unless asked).
+    pub oracles: Vec<Oracle>,
+    /// Sampled pairs per direction estimate of `linear` under `pg`.
+    pub batch: u64,
+    /// Pairs per prox step of `tabular` under `pg`, as a multiple of `n` (its queries grow
+    /// with `n`: that is what the comparison shows).
+    pub tabular_batch_per_n: f64,
+    /// `tabular` under `pg` runs on games of at most this many actions.
+    pub tabular_pg_max_n: usize,
+    /// The exploitability target of the summary's queries-to-ε column and table.
+    pub eps: f64,
 }
+
+/// The defaults of the policy and oracle axes (tabular and exact only).
+pub const AXES_DEFAULT: (u64, f64, usize, f64) = (4096, 256.0, 10_000, 1e-3);
 
 /// The bound the automatic budget drives Nash-MP's guarantee down to.
 pub const AUTO_BOUND_TARGET: f64 = 1e-9;
@@ -68,6 +167,12 @@ impl Preset {
                 iters: Some(25),
                 large_max_iters: None,
                 params: Params::default(),
+                policies: vec![Policy::Tabular],
+                oracles: vec![Oracle::Exact],
+                batch: AXES_DEFAULT.0,
+                tabular_batch_per_n: AXES_DEFAULT.1,
+                tabular_pg_max_n: AXES_DEFAULT.2,
+                eps: AXES_DEFAULT.3,
             },
             Preset::Full => SweepConfig {
                 families: vec![Family::Uniform, Family::LowRank, Family::Block],
@@ -85,6 +190,12 @@ impl Preset {
                 iters: None,
                 large_max_iters: Some(200),
                 params: Params::default(),
+                policies: vec![Policy::Tabular],
+                oracles: vec![Oracle::Exact],
+                batch: AXES_DEFAULT.0,
+                tabular_batch_per_n: AXES_DEFAULT.1,
+                tabular_pg_max_n: AXES_DEFAULT.2,
+                eps: AXES_DEFAULT.3,
             },
         }
     }
@@ -153,7 +264,85 @@ impl SweepConfig {
         if self.iters == Some(0) {
             return Err(Error::Param("--iters must be ≥ 1".into()));
         }
+        self.validate_axes()
+    }
+
+    /// Checks the policy and oracle axes: each (class, oracle) pair runs at least one of the
+    /// algorithms, the linear class has features (the game's factors: low-rank games only), and
+    /// the batch sizes and ε are valid.
+    fn validate_axes(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Param(m));
+        if self.policies.is_empty() || self.oracles.is_empty() {
+            return bad("--policy and --oracle must not be empty".into());
+        }
+        for &p in &self.policies {
+            for &o in &self.oracles {
+                let all = self.algos.iter().chain(self.large_algos.iter().flatten());
+                if !all.clone().any(|&k| supports(p, o, k)) {
+                    let runs = match (p, o) {
+                        (Policy::Tabular, Oracle::Pg) => "nash-mp",
+                        _ => "nash-mp, omwu and mmd",
+                    };
+                    return bad(format!(
+                        "--policy {} --oracle {} runs {runs}; none of them is in --algos",
+                        p.name(),
+                        o.name()
+                    ));
+                }
+            }
+        }
+        if self.policies.contains(&Policy::Linear) {
+            if let Some(f) = self.families.iter().find(|&&f| f != Family::LowRank) {
+                return bad(format!(
+                    "--policy linear takes the game's own factors as features, and {} games are \
+                     stored without factors: sweep low-rank games (or run `nashmp param-sweep`, \
+                     which also writes disc games as factors)",
+                    super::cache::family_name(*f)
+                ));
+            }
+        }
+        if self.batch == 0 {
+            return bad("--batch must be ≥ 1 (sampled pairs per direction estimate)".into());
+        }
+        let c = self.tabular_batch_per_n;
+        if !(c.is_finite() && c > 0.0) {
+            return bad(format!("--tabular-batch-per-n must be positive, got {c}"));
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return bad(format!("--eps must be positive, got {}", self.eps));
+        }
         Ok(())
+    }
+
+    /// The runs of a game of `n` actions at one β, in a fixed order: class, oracle, algorithm
+    /// (each combination that [`supports`] allows; tabular pg up to `tabular_pg_max_n`).
+    pub fn cells_at(&self, n: usize) -> Vec<CellKind> {
+        let mut v = Vec::new();
+        for &policy in &self.policies {
+            for &oracle in &self.oracles {
+                if (policy, oracle) == (Policy::Tabular, Oracle::Pg) && n > self.tabular_pg_max_n {
+                    continue;
+                }
+                for &kind in self.algos_at(n) {
+                    if supports(policy, oracle, kind) {
+                        v.push(CellKind {
+                            policy,
+                            oracle,
+                            kind,
+                        });
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    /// The pairs per prox step (or direction estimate) of a sampled run on `n` actions.
+    pub fn pg_batch(&self, policy: Policy, n: usize) -> u64 {
+        match policy {
+            Policy::Linear => self.batch,
+            Policy::Tabular => ((self.tabular_batch_per_n * n as f64).ceil() as u64).max(1),
+        }
     }
 
     /// The sizes a family is run at.

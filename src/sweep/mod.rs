@@ -1,5 +1,6 @@
-//! The size sweep (`nashmp sweep`): families × sizes × β × algorithms × seeds, to test whether
-//! Nash-MP's rate depends on the number of actions.
+//! The size sweep (`nashmp sweep`): families × sizes × β × policy classes × oracles ×
+//! algorithms × seeds, to test whether Nash-MP's rate, and the queries it needs to reach
+//! `exploit ≤ ε`, depend on the number of actions.
 //!
 //! For each (family, n, seed) the game is generated into a cache folder (or reused), `π*` is
 //! solved at every β with its certificate, and every (β, algorithm) run is made — all runs on one
@@ -76,7 +77,8 @@ pub fn fingerprint(cfg: &SweepConfig, mode: Mode) -> String {
         .collect();
     format!(
         "families={families:?}\nsizes={:?}\nstructured_sizes={:?}\nbetas={:?}\nalgos={:?}\n\
-         large_algos={:?}\nseeds={:?}\niters={:?}\nlarge_max_iters={:?}\nparams={}\nmode={mode:?}\n",
+         large_algos={:?}\nseeds={:?}\niters={:?}\nlarge_max_iters={:?}\nparams={}\nmode={mode:?}\n\
+         policies={:?}\noracles={:?}\nbatch={}\ntabular_batch_per_n={:?}\ntabular_pg_max_n={}\n",
         cfg.sizes,
         cfg.structured_sizes,
         cfg.betas,
@@ -86,6 +88,11 @@ pub fn fingerprint(cfg: &SweepConfig, mode: Mode) -> String {
         cfg.iters,
         cfg.large_max_iters,
         serde_json::to_string(&cfg.params).expect("params serialise"),
+        cfg.policies,
+        cfg.oracles,
+        cfg.batch,
+        cfg.tabular_batch_per_n,
+        cfg.tabular_pg_max_n,
     )
 }
 
@@ -232,7 +239,7 @@ pub fn run(
         all.extend(g.runs);
     }
     runs_csv.commit()?;
-    let rows = summary::summarise(&all);
+    let rows = summary::summarise(&all, cfg.eps);
     let sum_csv = opt.out.join("summary.csv");
     summary::write_summary_csv(&sum_csv, &rows)?;
     let sum_md = opt.out.join("summary.md");
@@ -342,11 +349,11 @@ fn solve_game(
     }))
 }
 
-/// Re-summarises and re-draws a finished sweep from its `runs.csv` (no solving); returns the
-/// files written.
-pub fn replot(out: &Path, formats: plots::Formats) -> Result<Vec<PathBuf>> {
+/// Re-summarises and re-draws a finished sweep from its `runs.csv` (no solving), with the
+/// exploitability target `eps`; returns the files written.
+pub fn replot(out: &Path, formats: plots::Formats, eps: f64) -> Result<Vec<PathBuf>> {
     let runs = summary::read_runs(&out.join("runs.csv"), crate::gen::Params::default())?;
-    let rows = summary::summarise(&runs);
+    let rows = summary::summarise(&runs, eps);
     let sum_csv = out.join("summary.csv");
     summary::write_summary_csv(&sum_csv, &rows)?;
     let sum_md = out.join("summary.md");

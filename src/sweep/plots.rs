@@ -12,6 +12,7 @@
 //! `fonts-dejavu-core`) rather than embedding ~700 KB of font in the binary. With the feature
 //! on, plotters measures SVG text with that font too, so the font is loaded for every sweep.
 
+use super::config::{Oracle, Policy};
 use super::record::RunResult;
 use super::summary::SummaryRow;
 use crate::error::{Error, Result};
@@ -347,15 +348,17 @@ fn short(x: f64) -> String {
     }
 }
 
-/// Runs grouped by family, β, algorithm, then n: each group's seeds.
+/// The exact oracle's runs (whose queries are payoff vectors) grouped by family, β, run label,
+/// then n: each group's seeds. Sampled runs count pairs, so they appear in the queries-to-ε
+/// figure instead.
 type Grouped<'r> = BTreeMap<(String, u64), BTreeMap<String, BTreeMap<usize, Vec<&'r RunResult>>>>;
 
 fn group(runs: &[RunResult]) -> Grouped<'_> {
     let mut g: Grouped = BTreeMap::new();
-    for r in runs {
+    for r in runs.iter().filter(|r| r.oracle == Oracle::Exact) {
         g.entry((r.game.family_name(), r.beta.to_bits()))
             .or_default()
-            .entry(r.algo.clone())
+            .entry(r.label())
             .or_default()
             .entry(r.game.n)
             .or_default()
@@ -483,8 +486,9 @@ pub fn draw_all(
             true,
         )?);
     }
+    files.extend(draw_reach(dir, summary, formats)?);
     let mut by_family: BTreeMap<&str, BTreeMap<u64, Vec<&SummaryRow>>> = BTreeMap::new();
-    for r in summary {
+    for r in summary.iter().filter(|r| r.oracle == Oracle::Exact) {
         by_family
             .entry(&r.family)
             .or_default()
@@ -498,10 +502,10 @@ pub fn draw_all(
             .map(|(&bb, rows)| {
                 let beta = f64::from_bits(bb);
                 type Pts = (Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
-                let mut algos: BTreeMap<&str, Pts> = BTreeMap::new();
+                let mut algos: BTreeMap<String, Pts> = BTreeMap::new();
                 for r in rows {
                     if let Some((m, lo, hi)) = r.rate {
-                        let e = algos.entry(&r.algo).or_default();
+                        let e = algos.entry(r.label()).or_default();
                         e.0.push((r.n as f64, m));
                         e.1.push((r.n as f64, lo, hi));
                     }
@@ -524,7 +528,7 @@ pub fn draw_all(
                         .into_iter()
                         .enumerate()
                         .map(|(i, (a, (pts, bars)))| Line {
-                            label: a.to_string(),
+                            label: a,
                             color: i,
                             pts,
                             bars,
@@ -539,6 +543,76 @@ pub fn draw_all(
             .collect();
         files.extend(save(dir, &format!("rate-{family}"), formats,
             &format!("{family}: fitted per-query contraction of KL(π*‖π_k) (median over seeds, bars: min to max; lower is faster)"), &panels, false)?);
+    }
+    Ok(files)
+}
+
+/// `queries-<family>.svg`: per β, the queries every seed needs to reach `exploit ≤ ε` against
+/// n (log–log), one line per run label; drawn when some run is sampled or parametric (the
+/// comparison the policy and oracle axes are for).
+fn draw_reach(dir: &Path, summary: &[SummaryRow], formats: Formats) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    if summary
+        .iter()
+        .all(|r| (r.policy, r.oracle) == (Policy::Tabular, Oracle::Exact))
+    {
+        return Ok(files);
+    }
+    // family → β (bits) → run label → (n, queries) points.
+    type Lines = BTreeMap<String, Vec<(f64, f64)>>;
+    let mut by_family: BTreeMap<&str, BTreeMap<u64, Lines>> = BTreeMap::new();
+    for r in summary {
+        let line = by_family
+            .entry(&r.family)
+            .or_default()
+            .entry(r.beta.to_bits())
+            .or_default()
+            .entry(r.label())
+            .or_default();
+        if let Some(q) = r.reach_exploit {
+            line.push((r.n as f64, q.max(1) as f64));
+        }
+    }
+    let eps = summary.first().map_or(0.0, |r| r.eps);
+    for (family, betas) in by_family {
+        let panels: Vec<Panel> = betas
+            .into_iter()
+            .map(|(bb, lines)| {
+                let mut ns: Vec<f64> = lines.values().flatten().map(|p| p.0).collect();
+                ns.sort_by(f64::total_cmp);
+                ns.dedup();
+                Panel {
+                    title: format!("β = {}", short(f64::from_bits(bb))),
+                    x_desc: "n (actions)".into(),
+                    y_desc: format!("queries to exploit ≤ {eps:e}"),
+                    x_log: true,
+                    x_keys: ns,
+                    lines: lines
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (label, pts))| Line {
+                            label,
+                            color: i,
+                            pts,
+                            bars: Vec::new(),
+                        })
+                        .collect(),
+                    dashed: None,
+                    empty_note: Some(format!("no run reached exploit ≤ {eps:e}")),
+                }
+            })
+            .collect();
+        files.extend(save(
+            dir,
+            &format!("queries-{family}"),
+            formats,
+            &format!(
+                "{family}: queries for every seed to reach exploitability ≤ {eps:e} \
+                 (exact: payoff vectors; pg: sampled pairs)"
+            ),
+            &panels,
+            true,
+        )?);
     }
     Ok(files)
 }
@@ -558,6 +632,8 @@ mod tests {
         let run = |vals: &[f64]| RunResult {
             game: spec,
             beta: 0.1,
+            policy: crate::sweep::config::Policy::Tabular,
+            oracle: crate::sweep::config::Oracle::Exact,
             algo: "nash-mp".into(),
             alpha: 2.0,
             kl0: 1.0,

@@ -3,6 +3,7 @@
 //! (they serialise themselves, see [`crate::io::blobfile`]) and the summaries read them.
 
 use super::cache::GameSpec;
+use super::config::{Oracle, Policy};
 use crate::equilibrium::Equilibrium;
 use crate::io::blobfile;
 use crate::metrics::{Metric, Metrics};
@@ -25,6 +26,9 @@ pub struct RunResult {
     pub game: GameSpec,
     #[serde(with = "blobfile::bits")]
     pub beta: f64,
+    /// The policy class and the oracle of the run.
+    pub policy: Policy,
+    pub oracle: Oracle,
     /// `nash-mp`, `mmd` …, or an extra iterate's label.
     pub algo: String,
     #[serde(with = "blobfile::bits")]
@@ -34,6 +38,23 @@ pub struct RunResult {
     pub kl0: f64,
     #[serde(with = "records")]
     pub records: Vec<Record>,
+}
+
+impl RunResult {
+    /// The run's name in tables and plots (see [`label`]).
+    pub fn label(&self) -> String {
+        label(&self.algo, self.policy, self.oracle)
+    }
+}
+
+/// `nash-mp` for the tabular class with exact payoffs (the sweep's default), else with the
+/// class and oracle: `nash-mp (linear)`, `nash-mp (tabular, pg)`, `omwu (linear, pg)`.
+pub fn label(algo: &str, policy: Policy, oracle: Oracle) -> String {
+    match (policy, oracle) {
+        (Policy::Tabular, Oracle::Exact) => algo.to_string(),
+        (p, Oracle::Exact) => format!("{algo} ({})", p.name()),
+        (p, o) => format!("{algo} ({}, {})", p.name(), o.name()),
+    }
 }
 
 /// The game of a [`RunResult`] just read from a checkpoint, until its reader sets it.

@@ -7,17 +7,19 @@
 
 use super::cache::GameSpec;
 use super::checkpoint::{GameCheckpoint, SavedRun};
-use super::config::SweepConfig;
+use super::config::{CellKind, Oracle, Policy, SweepConfig};
 use super::lockstep::{run_lockstep, BatchStats, Job};
 use crate::algo::{AlgoKind, Schedule, StepSpec};
 use crate::equilibrium::{self, Equilibrium, EquilibriumParams};
 use crate::error::{Error, Result};
 use crate::game::PreferenceOperator;
 use crate::metrics;
-use crate::oracle::OracleSpec;
+use crate::oracle::{pg::PgParams, OracleSpec};
+use crate::param::adapter::LinearPolicy;
 use crate::policy;
 use crate::run::{self, MetricsMode, RunSpec, RunState, StopReason};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Memory the lock-step vectors of one group of runs may use (each run holds about a dozen
@@ -153,37 +155,64 @@ pub fn run_game(
 
     let mut cells = Vec::new();
     for (bi, &beta) in cfg.betas.iter().enumerate() {
-        for &kind in cfg.algos_at(n) {
-            cells.push((bi, beta, kind));
+        for c in cfg.cells_at(n) {
+            cells.push((bi, beta, c));
         }
     }
+    let linear = cells
+        .iter()
+        .any(|c| c.2.policy == Policy::Linear)
+        .then(|| linear_class(op, &theta_ref))
+        .transpose()?;
     let mut saved = Vec::with_capacity(cells.len());
-    for (j, &(_, beta, kind)) in cells.iter().enumerate() {
+    for (j, &(_, beta, c)) in cells.iter().enumerate() {
         saved.push(match persist.ck {
-            Some(ck) => ck.load_run(j, beta, kind)?,
+            Some(ck) => ck.load_run(j, beta, c.kind)?,
             None => None,
         });
     }
-    let run_jobs: Vec<Job<'_, Result<Option<Vec<RunResult>>>>> = cells
-        .iter()
-        .zip(saved)
-        .enumerate()
-        .map(|(j, (&(bi, beta, kind), saved))| {
-            let (theta_ref, star) = (&theta_ref, &equilibria[bi].theta);
-            Box::new(move |op: &dyn PreferenceOperator| {
-                let cell = Cell {
-                    game: spec,
-                    beta,
-                    kind,
-                    index: j,
-                };
-                one_run(op, cfg, cell, theta_ref, star, persist, saved)
-            }) as Job<'_, _>
-        })
-        .collect();
+    // Exact tabular runs go through the lock step; sampled and parametric runs (whose
+    // applies are only their metrics, between long stretches of sampling) run one by one, so
+    // that they never hold a lock-step group waiting.
+    let mut lock = Vec::new();
+    let mut alone = Vec::new();
+    for (j, (&(bi, beta, c), saved)) in cells.iter().zip(saved).enumerate() {
+        let (theta_ref, star) = (&theta_ref, &equilibria[bi].theta);
+        let linear = linear.as_ref();
+        let job = Box::new(move |op: &dyn PreferenceOperator| {
+            let cell = Cell {
+                game: spec,
+                beta,
+                c,
+                index: j,
+            };
+            one_run(op, cfg, cell, theta_ref, star, persist, saved, linear)
+        }) as Job<'_, _>;
+        if (c.policy, c.oracle) == (Policy::Tabular, Oracle::Exact) {
+            lock.push((j, job));
+        } else {
+            alone.push((j, job));
+        }
+    }
+    let (lock_at, lock): (Vec<usize>, Vec<_>) = lock.into_iter().unzip();
+    let (alone_at, alone): (Vec<usize>, Vec<_>) = alone.into_iter().unzip();
+    let mut done: Vec<(usize, Result<Option<Vec<RunResult>>>)> = Vec::new();
+    done.extend(
+        lock_at
+            .into_iter()
+            .zip(execute(op, lock, mode, group, &mut stats)),
+    );
+    let mut none = BatchStats::default();
+    let one = Mode::OneByOne;
+    done.extend(
+        alone_at
+            .into_iter()
+            .zip(execute(op, alone, one, group, &mut none)),
+    );
+    done.sort_by_key(|d| d.0);
     let mut runs = Vec::new();
     let mut interrupted = false;
-    for r in execute(op, run_jobs, mode, group, &mut stats) {
+    for (_, r) in done {
         match r? {
             Some(r) => runs.extend(r),
             None => interrupted = true,
@@ -205,18 +234,32 @@ pub fn run_game(
     }))
 }
 
-/// One (β, algorithm) cell of a game.
+/// The linear class of a game's own factors, with the sweep's uniform reference.
+fn linear_class(op: &dyn PreferenceOperator, theta_ref: &[f64]) -> Result<Arc<LinearPolicy>> {
+    let args = crate::param::cli::PolicyArgs {
+        policy: crate::param::cli::PolicyKind::Linear,
+        features: Some("game".into()),
+        estimator: None,
+    };
+    Ok(args
+        .build(op, theta_ref)?
+        .expect("--policy linear builds a class"))
+}
+
+/// One (β, class, oracle, algorithm) cell of a game.
 struct Cell {
     game: GameSpec,
     beta: f64,
-    kind: AlgoKind,
+    c: CellKind,
     /// Its position among the game's cells (names its checkpoint file).
     index: usize,
 }
 
 /// One algorithm from `μ` with its default step and full metrics; its rows split by label.
 /// Continues from `saved`; `None` if interrupted (its state saved in `persist.ck`).
-// A little over 80 lines: the saved states it resumes from are matched in place.
+// Over 80 lines: the saved states it resumes from are matched in place, and the class and
+// oracle of the cell are set up next to the spec they go into.
+#[allow(clippy::too_many_arguments)]
 fn one_run(
     op: &dyn PreferenceOperator,
     cfg: &SweepConfig,
@@ -225,13 +268,15 @@ fn one_run(
     star: &[f64],
     persist: GamePersist<'_>,
     saved: Option<SavedRun>,
+    linear: Option<&Arc<LinearPolicy>>,
 ) -> Result<Option<Vec<RunResult>>> {
     let Cell {
         game,
         beta,
-        kind,
+        c,
         index,
     } = cell;
+    let kind = c.kind;
     // The default step, validated (e.g. mmd's α = 4β is refused at β = 0).
     let (step, _) = StepSpec::Default.resolve(kind, beta)?;
     let kl0 = metrics::kl(star, theta_ref);
@@ -241,6 +286,8 @@ fn one_run(
             .map(|(algo, records)| RunResult {
                 game,
                 beta,
+                policy: c.policy,
+                oracle: c.oracle,
                 algo,
                 alpha: step.alpha,
                 kl0,
@@ -272,8 +319,26 @@ fn one_run(
         theta_ref,
         theta0: theta_ref,
         theta_star: Some(star),
-        oracle: OracleSpec::exact(),
+        oracle: match c.oracle {
+            Oracle::Exact => OracleSpec::exact(),
+            Oracle::Pg => OracleSpec::pg(
+                PgParams {
+                    inner_steps: 1,
+                    batch: cfg.pg_batch(c.policy, op.n()),
+                    inner_lr: None,
+                },
+                game.seed,
+            )?,
+        },
         log_every: cfg.log_every(op.n(), cfg.algo_iters(kind, beta, op.n())),
+    };
+    let factory = match c.policy {
+        Policy::Tabular => None,
+        Policy::Linear => {
+            let l = linear.expect("the game's linear class is built for its linear cells");
+            l.check(&[kind], &spec.oracle)?;
+            Some(l.as_ref() as &dyn run::AlgoFactory)
+        }
     };
     let mut obs = SeriesObserver {
         series,
@@ -282,15 +347,18 @@ fn one_run(
         beta,
         kind,
     };
-    let info = run::run_observed(op, &spec, state, &mut obs).map_err(|e| match e {
-        // A checkpoint that cannot be written names its own file.
-        e @ Error::Io { .. } => e,
-        e => e.context(format!(
-            "{} n={} β={beta} {kind}",
-            game.family_name(),
-            game.n
-        )),
-    })?;
+    let info =
+        run::run_observed_with(op, &spec, factory, state, &mut obs).map_err(|e| match e {
+            // A checkpoint that cannot be written names its own file.
+            e @ Error::Io { .. } => e,
+            e => e.context(format!(
+                "{} n={} β={beta} {kind} ({}, {})",
+                game.family_name(),
+                game.n,
+                c.policy.name(),
+                c.oracle.name()
+            )),
+        })?;
     if info.stop == StopReason::Interrupted {
         return Ok(None);
     }

@@ -13,6 +13,7 @@
 //! [`RATIO_FLOOR`]: below it, the distance is limited by the accuracy of `π*` (residual `1e-12`)
 //! and of the operator, not by the algorithm.
 
+use super::config::{Oracle, Policy};
 use super::record::{Record, RunResult};
 use crate::error::{Error, Result};
 use crate::io::atomic::AtomicFile;
@@ -30,12 +31,14 @@ pub const RATIO_FLOOR: f64 = 1e-11;
 pub const THRESHOLDS: [f64; 2] = [1e-3, 1e-6];
 
 /// The columns of `runs.csv` before the metrics ([`Metric::ALL`]).
-pub const RUNS_LEAD: [&str; 8] = [
-    "family", "n", "seed", "beta", "algo", "alpha", "iter", "queries",
+pub const RUNS_LEAD: [&str; 10] = [
+    "family", "n", "seed", "beta", "policy", "oracle", "algo", "alpha", "iter", "queries",
 ];
 
 /// The header of `runs.csv`:
-/// `family,n,seed,beta,algo,alpha,iter,queries,kl_star,…,bound` (the metrics of [`Metric::ALL`]).
+/// `family,n,seed,beta,policy,oracle,algo,alpha,iter,queries,kl_star,…,bound` (the metrics of
+/// [`Metric::ALL`]). `queries` counts payoff vectors under the exact oracle and sampled pairs
+/// under `pg`.
 pub fn runs_header() -> String {
     Metric::header(&RUNS_LEAD, &[])
 }
@@ -47,11 +50,13 @@ pub fn write_runs(f: &mut AtomicFile, r: &RunResult) -> Result<()> {
         let m = &rec.m;
         writeln!(
             f,
-            "{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{}",
             r.game.family_name(),
             r.game.n,
             r.game.seed,
             r.beta,
+            r.policy.name(),
+            r.oracle.name(),
             r.algo,
             r.alpha,
             rec.iter,
@@ -117,9 +122,11 @@ pub fn parse_runs(path: &Path, bytes: &[u8], params: crate::gen::Params) -> Resu
                 *k.slot(&mut m) = Some(num(c)?);
             }
         }
-        let [family, n, seed, beta, algo, alpha, iter, queries] = lead[..] else {
-            unreachable!("RUNS_LEAD has 8 columns")
+        let [family, n, seed, beta, policy, oracle, algo, alpha, iter, queries] = lead[..] else {
+            unreachable!("RUNS_LEAD has 10 columns")
         };
+        let policy = Policy::from_str(cell(policy), false).map_err(|_| what(policy))?;
+        let oracle = Oracle::from_str(cell(oracle), false).map_err(|_| what(oracle))?;
         let family = crate::gen::Family::from_str(cell(family), false).map_err(|_| what(family))?;
         let game = super::cache::GameSpec {
             family,
@@ -133,13 +140,19 @@ pub fn parse_runs(path: &Path, bytes: &[u8], params: crate::gen::Params) -> Resu
             queries: int(queries)?,
             m,
         };
-        let same = runs
-            .last()
-            .is_some_and(|r| r.game == game && r.beta == beta && r.algo == algo && rec.iter > 0);
+        let same = runs.last().is_some_and(|r| {
+            r.game == game
+                && r.beta == beta
+                && (r.policy, r.oracle) == (policy, oracle)
+                && r.algo == algo
+                && rec.iter > 0
+        });
         if !same {
             runs.push(RunResult {
                 game,
                 beta,
+                policy,
+                oracle,
                 algo: algo.to_string(),
                 alpha,
                 kl0: m.kl_star.unwrap_or(0.0),
@@ -156,6 +169,14 @@ pub fn queries_to(records: &[Record], t: f64) -> Option<u64> {
     records
         .iter()
         .find(|r| r.m.kl_star.is_some_and(|k| k <= t))
+        .map(|r| r.queries)
+}
+
+/// Queries at the first iterate with `exploit ≤ eps`.
+pub fn queries_to_exploit(records: &[Record], eps: f64) -> Option<u64> {
+    records
+        .iter()
+        .find(|r| r.m.exploit.is_some_and(|e| e <= eps))
         .map(|r| r.queries)
 }
 
@@ -204,11 +225,16 @@ pub struct SummaryRow {
     pub family: String,
     pub n: usize,
     pub beta: f64,
+    pub policy: Policy,
+    pub oracle: Oracle,
     pub algo: String,
     pub alpha: f64,
     pub seeds: usize,
     /// Queries for every seed to reach each threshold (`None`: some seed did not).
     pub reach: [Option<u64>; 2],
+    /// The exploitability target and the queries for every seed to reach `exploit ≤ ε`.
+    pub eps: f64,
+    pub reach_exploit: Option<u64>,
     /// Median, min and max over seeds of the fitted per-query rate.
     pub rate: Option<(f64, f64, f64)>,
     /// `(1+αβ)^{−1/2}` for Nash-MP.
@@ -219,7 +245,21 @@ pub struct SummaryRow {
     pub final_exploit: Option<f64>,
 }
 
-pub const SUMMARY_HEADER: &str = "family,n,beta,algo,alpha,seeds,queries_to_1e-3,queries_to_1e-6,rate_fit,rate_min,rate_max,rate_theory,worst_ratio_to_bound,final_kl_star,final_exploit";
+/// The header of `summary.csv` for the exploitability target `eps`.
+pub fn summary_header(eps: f64) -> String {
+    format!(
+        "family,n,beta,policy,oracle,algo,alpha,seeds,queries_to_1e-3,queries_to_1e-6,\
+         queries_to_exploit_{eps:e},rate_fit,rate_min,rate_max,rate_theory,worst_ratio_to_bound,\
+         final_kl_star,final_exploit"
+    )
+}
+
+impl SummaryRow {
+    /// The row's name in tables and plots (see [`super::record::label`]).
+    pub fn label(&self) -> String {
+        super::record::label(&self.algo, self.policy, self.oracle)
+    }
+}
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
@@ -234,15 +274,22 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
-/// Groups runs by (family, n, β, algo) in a fixed order and summarises each group.
-pub fn summarise(runs: &[RunResult]) -> Vec<SummaryRow> {
-    let mut groups: BTreeMap<(String, usize, u64, String), Vec<&RunResult>> = BTreeMap::new();
+/// A summary group: family, n, β (bits), class, oracle, algorithm.
+type GroupKey = (String, usize, u64, Policy, Oracle, String);
+
+/// Groups runs by (family, n, β, class, oracle, algo) in a fixed order and summarises each
+/// group; `eps` is the exploitability target of the queries-to-ε column. The contraction rate
+/// against the theory and the bound are the exact oracle's (a sampled run has no bound).
+pub fn summarise(runs: &[RunResult], eps: f64) -> Vec<SummaryRow> {
+    let mut groups: BTreeMap<GroupKey, Vec<&RunResult>> = BTreeMap::new();
     for r in runs {
         groups
             .entry((
                 r.game.family_name(),
                 r.game.n,
                 r.beta.to_bits(),
+                r.policy,
+                r.oracle,
                 r.algo.clone(),
             ))
             .or_default()
@@ -250,8 +297,14 @@ pub fn summarise(runs: &[RunResult]) -> Vec<SummaryRow> {
     }
     groups
         .into_iter()
-        .map(|((family, n, beta, algo), rs)| {
+        .map(|((family, n, beta, policy, oracle, algo), rs)| {
             let beta = f64::from_bits(beta);
+            let exact = oracle == Oracle::Exact;
+            let reach_exploit = rs
+                .iter()
+                .map(|r| queries_to_exploit(&r.records, eps))
+                .collect::<Option<Vec<_>>>()
+                .and_then(|v| v.into_iter().max());
             let alpha = rs[0].alpha;
             let reach = THRESHOLDS.map(|t| {
                 rs.iter()
@@ -284,12 +337,17 @@ pub fn summarise(runs: &[RunResult]) -> Vec<SummaryRow> {
             SummaryRow {
                 rate_theory: algo
                     .parse::<crate::algo::AlgoKind>()
-                    .is_ok_and(|k| k.info().has_bound)
+                    .is_ok_and(|k| exact && k.info().has_bound)
                     .then(|| (1.0 + alpha * beta).powf(-0.5)),
                 worst_ratio: rs
                     .iter()
+                    .filter(|_| exact)
                     .filter_map(|r| worst_ratio(&r.records))
                     .reduce(f64::max),
+                policy,
+                oracle,
+                eps,
+                reach_exploit,
                 final_kl_star: last(|r| r.m.kl_star),
                 final_exploit: last(|r| r.m.exploit),
                 family,
@@ -313,19 +371,25 @@ fn opt_u(v: Option<u64>) -> String {
 pub fn write_summary_csv(path: &Path, rows: &[SummaryRow]) -> Result<()> {
     let mut f = AtomicFile::create(path)?;
     let io = |e| Error::io(path, e);
-    writeln!(f, "{SUMMARY_HEADER}").map_err(io)?;
+    let eps = rows
+        .first()
+        .map_or(super::config::AXES_DEFAULT.3, |r| r.eps);
+    writeln!(f, "{}", summary_header(eps)).map_err(io)?;
     for r in rows {
         writeln!(
             f,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.family,
             r.n,
             r.beta,
+            r.policy.name(),
+            r.oracle.name(),
             r.algo,
             r.alpha,
             r.seeds,
             opt_u(r.reach[0]),
             opt_u(r.reach[1]),
+            opt_u(r.reach_exploit),
             cell(r.rate.map(|v| v.0)),
             cell(r.rate.map(|v| v.1)),
             cell(r.rate.map(|v| v.2)),
@@ -387,7 +451,7 @@ pub fn summary_markdown(rows: &[SummaryRow]) -> String {
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.n,
             r.beta,
-            r.algo,
+            r.label(),
             sig(Some(r.alpha), 3),
             q(r.reach[0]),
             q(r.reach[1]),
@@ -395,6 +459,66 @@ pub fn summary_markdown(rows: &[SummaryRow]) -> String {
             sig(r.rate_theory, 5),
             sig(r.worst_ratio, 3),
             sig(r.final_kl_star, 3),
+        ));
+    }
+    s.push_str(&reach_markdown(rows));
+    s
+}
+
+/// The queries-to-ε table: per (family, β, run), the queries for every seed to reach
+/// `exploit ≤ ε` at each n, and the least-squares slope of `log queries` on `log n` over the
+/// sizes every seed reached (`0`: independent of n; `1`: linear in n).
+fn reach_markdown(rows: &[SummaryRow]) -> String {
+    let Some(eps) = rows.first().map(|r| r.eps) else {
+        return String::new();
+    };
+    let mut s = format!(
+        "\n### Queries to `exploit ≤ {eps:e}`\n\nFor every seed (— if some seed did not reach it \
+         within the budget). Queries are payoff vectors under the exact oracle and sampled pairs \
+         under `pg`. `slope`: least squares of log queries on log n over the sizes reached.\n"
+    );
+    let mut groups: BTreeMap<(String, u64, String), BTreeMap<usize, Option<u64>>> = BTreeMap::new();
+    for r in rows {
+        groups
+            .entry((r.family.clone(), r.beta.to_bits(), r.label()))
+            .or_default()
+            .insert(r.n, r.reach_exploit);
+    }
+    let sizes = |f: &str| -> Vec<usize> {
+        let ns: std::collections::BTreeSet<usize> = groups
+            .iter()
+            .filter(|(k, _)| k.0 == f)
+            .flat_map(|(_, m)| m.keys().copied())
+            .collect();
+        ns.into_iter().collect()
+    };
+    let mut family = String::new();
+    let mut ns = Vec::new();
+    for ((f, beta, label), by_n) in &groups {
+        if *f != family {
+            family = f.clone();
+            ns = sizes(f);
+            s.push_str(&format!("\n| {f}: β | run |"));
+            for n in &ns {
+                s.push_str(&format!(" n = {n} |"));
+            }
+            s.push_str(" slope |\n|---:|---|");
+            s.push_str(&"---:|".repeat(ns.len() + 1));
+            s.push('\n');
+        }
+        s.push_str(&format!("| {} | {label} |", f64::from_bits(*beta)));
+        for n in &ns {
+            let v = by_n.get(n).copied().flatten();
+            s.push_str(&format!(" {} |", v.map_or("—".into(), |q| q.to_string())));
+        }
+        let pts: Vec<(f64, f64)> = by_n
+            .iter()
+            .filter_map(|(&n, q)| q.map(|q| (n as f64, q.max(1) as f64)))
+            .collect();
+        let slope = crate::param::sweep::loglog_slope(&pts);
+        s.push_str(&format!(
+            " {} |\n",
+            slope.map_or("—".into(), |v| format!("{v:.2}"))
         ));
     }
     s
@@ -460,6 +584,8 @@ mod tests {
         let run = RunResult {
             game,
             beta: 0.25,
+            policy: crate::sweep::config::Policy::Tabular,
+            oracle: crate::sweep::config::Oracle::Exact,
             algo: "nash-mp".into(),
             alpha: 2.0,
             kl0: 0.0,

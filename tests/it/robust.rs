@@ -667,3 +667,65 @@ fn sweep_resume_without_a_checkpoint_starts_afresh_with_a_warning() {
         &["--checkpoint-every must be at least 1"],
     );
 }
+
+/// A sweep over both policy classes and both oracles (low-rank games; cells per game: tabular
+/// exact nash-mp and omwu, tabular pg nash-mp, linear exact nash-mp and omwu, linear pg
+/// nash-mp and omwu), with `extra` flags.
+fn axes_sweep_args(out: &Path, cache: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "sweep",
+        "--families",
+        "low-rank",
+        "--structured-sizes",
+        "300,3000",
+        "--betas",
+        "0.5",
+        "--algos",
+        "nash-mp,omwu",
+        "--seeds",
+        "0",
+        "--policy",
+        "tabular,linear",
+        "--oracle",
+        "exact,pg",
+        "--batch",
+        "4000",
+        "--tabular-batch-per-n",
+        "10",
+        "--iters",
+        "60",
+        "--out",
+        s(out),
+        "--cache",
+        s(cache),
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect();
+    a.extend(extra.iter().map(|x| x.to_string()));
+    a
+}
+
+/// Killed while a parametric sampled run is in progress (its θ, counters and query stream
+/// saved), a sweep over the policy and oracle axes resumes to the bytes of an uninterrupted one.
+#[test]
+fn sigkill_mid_parametric_sampled_run_then_resume_matches() {
+    let t = Tmp::new();
+    let (full, part, cache) = (t.path("full"), t.path("part"), t.path("cache"));
+    ok(&refs(&axes_sweep_args(&full, &cache, &[])));
+    let every = ["--checkpoint-every", "10"];
+    let mut child = spawn(&refs(&axes_sweep_args(&part, &cache, &every)));
+    // The second game's linear pg nash-mp run (cell 5) has saved a state mid-run.
+    let run = part.join("checkpoint/game-0001/run-05.nmpsw");
+    wait_until("a linear pg run's checkpoint in the second game", || {
+        run.exists()
+    });
+    let finished = child.try_wait().unwrap().is_some();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!finished, "the sweep ended before it could be killed");
+    let resume = [&every[..], &["--resume"]].concat();
+    let o = nashmp(&refs(&axes_sweep_args(&part, &cache, &resume)));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same_sweep(&full, &part);
+}
