@@ -353,7 +353,10 @@ def sweep(out: PathLike, preset: str = "quick", threads: Optional[int] = None,
         preset: ``quick`` or ``full``; ``options`` override its lists as the CLI's flags do:
             ``families``, ``sizes``, ``structured_sizes``, ``betas``, ``algos``,
             ``large_algos``, ``seeds`` (sequences), ``iters``, ``large_max_iters``, ``cache``
-            (folder of generated games, default ``out/games``), ``one_by_one``, ``compare``.
+            (folder of generated games, default ``out/games``), ``one_by_one``, ``compare``;
+            the policy and oracle axes ``policy`` (``["tabular", "linear"]``), ``oracle``
+            (``["exact", "pg"]``), ``batch``, ``tabular_batch_per_n``, ``tabular_pg_max_n``
+            and ``eps`` (the target of the ``queries_to_exploit_<eps>`` column).
     """
     out = os.fspath(out)
     cache = options.pop("cache", os.path.join(out, "games"))

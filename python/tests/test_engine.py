@@ -184,3 +184,19 @@ def test_sweep_summary_equals_the_cli(tmp_path, cli):
         assert (tmp_path / "py" / f).read_bytes() == (tmp_path / "cli" / f).read_bytes(), f
     assert len(table) == 2 * 2 * 2  # families × sizes × algorithms
     assert set(table["algo"]) == {"nash-mp", "mmd"}
+
+
+def test_sweep_policy_and_oracle_axes(tmp_path):
+    """The linear class next to the tabular one: on a low-rank game (realizable) its exact
+    runs reach the same final distance; its sampled runs count 2·B queries per iteration."""
+    table = nashmp.sweep(tmp_path / "ax", families=["low-rank"], structured_sizes=[150],
+                         betas=[1], algos=["nash-mp"], seeds=[0], iters=10,
+                         policy=["tabular", "linear"], oracle=["exact", "pg"], batch=500,
+                         tabular_batch_per_n=4, eps=1e-3)
+    assert set(zip(table["policy"], table["oracle"])) == {
+        ("tabular", "exact"), ("tabular", "pg"), ("linear", "exact"), ("linear", "pg")}
+    exact = table[table["oracle"] == "exact"].set_index("policy")
+    assert abs(exact.loc["linear", "final_kl_star"] - exact.loc["tabular", "final_kl_star"]) < 1e-12
+    runs = pd.read_csv(tmp_path / "ax" / "runs.csv")
+    lin = runs[(runs["policy"] == "linear") & (runs["oracle"] == "pg")]
+    assert (lin["queries"] == 2 * 500 * lin["iter"]).all()

@@ -73,7 +73,7 @@ pub fn write_game(path: &Path, family: ParamFamily, n: usize, d: usize, seed: u6
     }
 }
 
-use super::algo::{DirectionMode, Env, ParamAlgo};
+use super::algo::{DirectionMode, Env, Estimator, ParamAlgo};
 use super::{Features, LinearClass};
 use crate::algo::{AlgoKind, Schedule, StepSpec};
 use crate::error::Error;
@@ -91,6 +91,9 @@ pub enum Method {
     ParamNashMp,
     /// Parametric OMWU from sampled pairs (B queries per iteration).
     ParamOmwu,
+    /// Parametric Nash-MP whose prox steps are `--inner-steps S` plain score-function
+    /// policy-gradient steps of B pairs each (2·S·B queries per iteration; not in the presets).
+    ParamNashMpGradient,
     /// Tabular approximate Nash-MP (`--oracle pg --inner-steps 1`), batch `c·n`.
     TabularPg,
 }
@@ -100,6 +103,7 @@ impl Method {
         match self {
             Method::ParamNashMp => "param-nash-mp",
             Method::ParamOmwu => "param-omwu",
+            Method::ParamNashMpGradient => "param-nash-mp-gradient",
             Method::TabularPg => "tabular-pg",
         }
     }
@@ -149,6 +153,9 @@ pub struct ParamSweepArgs {
     /// Comma-separated methods.
     #[arg(long, value_delimiter = ',', value_enum)]
     pub methods: Option<Vec<Method>>,
+    /// Plain policy-gradient steps per prox step of param-nash-mp-gradient (default 1).
+    #[arg(long = "inner-steps")]
+    pub inner_steps: Option<u64>,
     /// Comma-separated families.
     #[arg(long, value_delimiter = ',', value_enum)]
     pub families: Option<Vec<ParamFamily>>,
@@ -178,6 +185,8 @@ pub struct SweepConfig {
     pub max_iters: u64,
     #[serde(skip)]
     pub methods: Vec<Method>,
+    /// Inner steps of param-nash-mp-gradient.
+    pub inner_steps: u64,
     /// From this n on, only `large_seeds` seeds.
     pub large_n: usize,
     pub large_seeds: u64,
@@ -205,6 +214,7 @@ impl ParamSweepArgs {
                 tabular_max_n: 1000,
                 max_iters: 60,
                 methods: vec![Method::ParamNashMp, Method::ParamOmwu, Method::TabularPg],
+                inner_steps: 1,
                 large_n: usize::MAX,
                 large_seeds: 1,
             },
@@ -220,6 +230,7 @@ impl ParamSweepArgs {
                 tabular_max_n: 10_000,
                 max_iters: 100,
                 methods: vec![Method::ParamNashMp, Method::ParamOmwu, Method::TabularPg],
+                inner_steps: 1,
                 large_n: 100_000_000,
                 large_seeds: 1,
             },
@@ -258,6 +269,14 @@ impl ParamSweepArgs {
         }
         if let Some(v) = &self.methods {
             c.methods = v.clone();
+        }
+        if let Some(v) = self.inner_steps {
+            if !c.methods.contains(&Method::ParamNashMpGradient) {
+                return Err(Error::Param(
+                    "--inner-steps applies to --methods param-nash-mp-gradient only".into(),
+                ));
+            }
+            c.inner_steps = v;
         }
         if let Some(v) = &self.families {
             c.families = v.clone();
@@ -309,6 +328,9 @@ impl SweepConfig {
         if self.seeds == 0 || self.max_iters == 0 {
             return p("--seeds and --max-iters must be ≥ 1".into());
         }
+        if self.inner_steps == 0 {
+            return p("--inner-steps must be ≥ 1".into());
+        }
         Ok(())
     }
 
@@ -342,7 +364,7 @@ pub struct RunRow {
 pub fn run_param(
     class: &LinearClass,
     op: &dyn PreferenceOperator,
-    kind: AlgoKind,
+    (kind, estimator): (AlgoKind, Estimator),
     beta: f64,
     batch: u64,
     seed: u64,
@@ -355,7 +377,8 @@ pub fn run_param(
         fidelity: Fidelity::Sampled,
     };
     let mut a = ParamAlgo::new(kind, kind.default_alpha(beta), class.d(), mode)
-        .expect("a parametric method");
+        .and_then(|a| a.with_estimator(estimator))
+        .expect("a parametric method with a checked estimator");
     let env = Env { class, op, beta };
     let mut mom = class.moments(&a.theta, true);
     let e0 = class.exploit_realizable(&a.theta, &mom, beta);
@@ -405,17 +428,25 @@ pub fn run_sweep(
                     for seed in 0..seeds {
                         let t = Instant::now();
                         let (batch, (iters, queries, reached, e0, e)) = match method {
-                            Method::ParamNashMp | Method::ParamOmwu => {
-                                let kind = if method == Method::ParamNashMp {
-                                    AlgoKind::NashMp
-                                } else {
-                                    AlgoKind::Omwu
+                            Method::ParamNashMp
+                            | Method::ParamOmwu
+                            | Method::ParamNashMpGradient => {
+                                let (kind, estimator) = match method {
+                                    Method::ParamOmwu => (AlgoKind::Omwu, Estimator::Natural),
+                                    Method::ParamNashMpGradient => (
+                                        AlgoKind::NashMp,
+                                        Estimator::Gradient {
+                                            steps: cfg.inner_steps,
+                                            lr: 1.0,
+                                        },
+                                    ),
+                                    _ => (AlgoKind::NashMp, Estimator::Natural),
                                 };
                                 let b = SweepConfig::per_beta(&cfg.batch, bi);
                                 let r = run_param(
                                     &class,
                                     op.as_ref(),
-                                    kind,
+                                    (kind, estimator),
                                     beta,
                                     b,
                                     seed,

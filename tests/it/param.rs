@@ -374,3 +374,105 @@ fn gradient_estimator_counts_its_queries_and_learns() {
     );
     fails(&refs(&nat), &["--inner-steps 3", "--estimator gradient"]);
 }
+
+/// `nashmp param-sweep`: every method counts its queries exactly (2·B per Nash-MP iteration,
+/// 2·S·B with the plain gradient, B per OMWU iteration plus B for its first direction, 2·⌈c·n⌉
+/// for tabular pg), the parametric runs reach ε, tabular pg stops at --tabular-max-n, the
+/// report is written,
+/// and the same bytes come out at one thread (but for the timings).
+#[test]
+fn param_sweep_counts_queries_and_writes_its_report() {
+    let t = Tmp::new();
+    let run = |out: &Path, threads: &str| {
+        ok(&[
+            "--threads",
+            threads,
+            "param-sweep",
+            "--sizes",
+            "500,5000",
+            "--betas",
+            "1",
+            "--seeds",
+            "2",
+            "--eps",
+            "1e-4",
+            "--d",
+            "4",
+            "--batch",
+            "2000",
+            "--methods",
+            "param-nash-mp,param-omwu,param-nash-mp-gradient,tabular-pg",
+            "--inner-steps",
+            "3",
+            "--tabular-batch-per-n",
+            "64",
+            "--tabular-max-n",
+            "500",
+            "--families",
+            "low-rank",
+            "--max-iters",
+            "60",
+            "--out",
+            s(out),
+            "--cache",
+            s(&t.path("cache")),
+        ]);
+    };
+    let out = t.path("out");
+    run(&out, "2");
+    let (h, rows) = read_csv(&out.join("runs.csv"));
+    let c = |name: &str| h.iter().position(|x| x == name).unwrap();
+    let (n_, method, iters, queries, reached) =
+        (c("n"), c("method"), c("iters"), c("queries"), c("reached"));
+    // 2 sizes × 2 seeds × 3 parametric methods + 2 seeds of tabular pg at n = 500.
+    assert_eq!(rows.len(), 2 * 2 * 3 + 2, "{rows:?}");
+    for r in &rows {
+        let k: u64 = r[iters].parse().unwrap();
+        let q: u64 = r[queries].parse().unwrap();
+        let want = match r[method].as_str() {
+            "param-nash-mp" => 2 * 2000 * k,
+            "param-nash-mp-gradient" => 2 * 3 * 2000 * k,
+            "param-omwu" => 2000 * (k + 1),
+            "tabular-pg" => {
+                assert_eq!(r[n_], "500", "tabular pg above --tabular-max-n");
+                2 * 64 * 500 * k
+            }
+            m => panic!("unexpected method {m}"),
+        };
+        assert_eq!(q, want, "{r:?}");
+        // Tabular pg's batch of 64·n pairs stalls above 1e-4 (its noise floor); the linear
+        // class's 2000 pairs reach it.
+        let parametric = r[method] != "tabular-pg";
+        assert_eq!(r[reached] == "true", parametric, "{r:?}");
+    }
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("param-nash-mp-gradient"), "{md}");
+    assert!(out.join("queries_vs_n.svg").exists());
+    let out1 = t.path("out1");
+    run(&out1, "1");
+    let strip = |p: &Path| -> Vec<String> {
+        let (h, rows) = read_csv(&p.join("runs.csv"));
+        let sec = h.iter().position(|x| x == "seconds").unwrap();
+        rows.into_iter()
+            .map(|mut r| {
+                r.remove(sec);
+                r.join(",")
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip(&out),
+        strip(&out1),
+        "runs differ between 1 and 2 threads"
+    );
+    fails(
+        &[
+            "param-sweep",
+            "--inner-steps",
+            "2",
+            "--out",
+            s(&t.path("x")),
+        ],
+        &["--inner-steps applies to --methods param-nash-mp-gradient only"],
+    );
+}
