@@ -76,9 +76,10 @@ def main():
             res = []
             for seed in seeds:
                 d = os.path.join(out, f"run-{tag}-{name.replace(' ', '_')}-{seed}")
+                seed_args = [] if name == "exact" else ["--seed", str(seed)]
                 subprocess.run([exe, "solve", g, "--beta", str(BETA), "--algo", "nash-mp",
                                 "--iters", str(ITERS), "--policy", "linear", "--features",
-                                os.path.join(out, f"{tag}.npy"), "--seed", str(seed),
+                                os.path.join(out, f"{tag}.npy"), *seed_args,
                                 "--out", d, "--quiet", *extra], check=True)
                 res.append(last_row(d))
             ex = sorted(r[1] for r in res)
