@@ -773,38 +773,7 @@ fn sweep(py: Python<'_>, args: Vec<String>, threads: Option<usize>) -> PyResult<
     let Command::Sweep(a) = cli.command else {
         return Err(param("sweep: expected the arguments of `nashmp sweep`"));
     };
-    let mut cfg = a.preset.config();
-    if let Some(v) = a.families {
-        cfg.families = v;
-    }
-    if let Some(v) = a.sizes {
-        cfg.structured_sizes = a.structured_sizes.clone().unwrap_or_else(|| v.clone());
-        cfg.sizes = v;
-    }
-    if let Some(v) = a.structured_sizes {
-        cfg.structured_sizes = v;
-    }
-    if let Some(v) = a.betas {
-        cfg.betas = v;
-    }
-    if let Some(v) = a.algos {
-        cfg.algos = v;
-        cfg.large_algos = None;
-    }
-    if let Some(v) = a.large_algos {
-        cfg.large_algos = Some(v);
-    }
-    if let Some(v) = a.seeds {
-        cfg.seeds = v;
-    }
-    if a.iters.is_some() {
-        cfg.iters = a.iters;
-        cfg.large_max_iters = None;
-    }
-    if a.large_max_iters.is_some() {
-        cfg.large_max_iters = a.large_max_iters;
-    }
-    cfg.validate().map_err(py_err)?;
+    let cfg = a.config().map_err(py_err)?;
     sw::check_out_dir(&a.out).map_err(py_err)?;
     if a.png || a.replot {
         return Err(param(

@@ -116,109 +116,120 @@ pub struct SweepArgs {
     pub resume: bool,
 }
 
+impl SweepArgs {
+    /// The validated grid these flags ask for: the preset's, with every list and parameter
+    /// given overriding it (the CLI and the Python package both build it here).
+    pub fn config(&self) -> crate::Result<sweep::SweepConfig> {
+        let mut cfg = self.preset.config();
+        if let Some(v) = self.families.clone() {
+            cfg.families = v;
+        }
+        if let Some(v) = self.sizes.clone() {
+            cfg.structured_sizes = self.structured_sizes.clone().unwrap_or_else(|| v.clone());
+            cfg.sizes = v;
+        }
+        if let Some(v) = self.structured_sizes.clone() {
+            cfg.structured_sizes = v;
+        }
+        if let Some(v) = self.betas.clone() {
+            cfg.betas = v;
+        }
+        if let Some(v) = self.algos.clone() {
+            cfg.algos = v;
+            cfg.large_algos = None;
+        }
+        if let Some(v) = self.large_algos.clone() {
+            cfg.large_algos = Some(v);
+        }
+        if let Some(v) = self.seeds.clone() {
+            cfg.seeds = v;
+        }
+        if self.iters.is_some() {
+            cfg.iters = self.iters;
+            cfg.large_max_iters = None;
+        }
+        if self.large_max_iters.is_some() {
+            cfg.large_max_iters = self.large_max_iters;
+        }
+        for (flag, set) in [
+            ("--sigma", self.sigma.is_some()),
+            ("--noise", self.noise.is_some()),
+            ("--rank", self.rank.is_some()),
+            ("--weight", self.weight.is_some()),
+            ("--types", self.types.is_some()),
+        ] {
+            let read = cfg
+                .families
+                .iter()
+                .any(|&f| super::generate::options_of(f).contains(&flag));
+            if set && !read {
+                return Err(crate::Error::Param(format!(
+                    "{flag} applies to none of the sweep's families"
+                )));
+            }
+        }
+        if let Some(v) = self.sigma {
+            cfg.params.sigma = v;
+        }
+        if let Some(v) = self.noise {
+            cfg.params.noise = v;
+        }
+        if let Some(v) = self.rank {
+            cfg.params.rank = v;
+        }
+        if let Some(v) = self.weight {
+            cfg.params.weight = v;
+        }
+        if let Some(v) = self.types {
+            cfg.params.types = v;
+        }
+        if let Some(v) = self.policies.clone() {
+            cfg.policies = v;
+        }
+        if let Some(v) = self.oracles.clone() {
+            cfg.oracles = v;
+        }
+        let sampled = cfg.oracles.contains(&Oracle::Pg);
+        let linear = cfg.policies.contains(&Policy::Linear);
+        let tabular = cfg.policies.contains(&Policy::Tabular);
+        for (flag, set, read) in [
+            ("--batch", self.batch.is_some(), sampled && linear),
+            (
+                "--tabular-batch-per-n",
+                self.tabular_batch_per_n.is_some(),
+                sampled && tabular,
+            ),
+            (
+                "--tabular-pg-max-n",
+                self.tabular_pg_max_n.is_some(),
+                sampled && tabular,
+            ),
+        ] {
+            if set && !read {
+                return Err(crate::Error::Param(format!(
+                    "{flag} applies to none of the sweep's runs (see --policy and --oracle)"
+                )));
+            }
+        }
+        if let Some(v) = self.batch {
+            cfg.batch = v;
+        }
+        if let Some(v) = self.tabular_batch_per_n {
+            cfg.tabular_batch_per_n = v;
+        }
+        if let Some(v) = self.tabular_pg_max_n {
+            cfg.tabular_pg_max_n = v;
+        }
+        if let Some(v) = self.eps {
+            cfg.eps = v;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
 pub fn run(a: SweepArgs) -> anyhow::Result<()> {
-    let mut cfg = a.preset.config();
-    if let Some(v) = a.families {
-        cfg.families = v;
-    }
-    if let Some(v) = a.sizes {
-        cfg.structured_sizes = a.structured_sizes.clone().unwrap_or_else(|| v.clone());
-        cfg.sizes = v;
-    }
-    if let Some(v) = a.structured_sizes {
-        cfg.structured_sizes = v;
-    }
-    if let Some(v) = a.betas {
-        cfg.betas = v;
-    }
-    if let Some(v) = a.algos {
-        cfg.algos = v;
-        cfg.large_algos = None;
-    }
-    if let Some(v) = a.large_algos {
-        cfg.large_algos = Some(v);
-    }
-    if let Some(v) = a.seeds {
-        cfg.seeds = v;
-    }
-    if a.iters.is_some() {
-        cfg.iters = a.iters;
-        cfg.large_max_iters = None;
-    }
-    if a.large_max_iters.is_some() {
-        cfg.large_max_iters = a.large_max_iters;
-    }
-    for (flag, set) in [
-        ("--sigma", a.sigma.is_some()),
-        ("--noise", a.noise.is_some()),
-        ("--rank", a.rank.is_some()),
-        ("--weight", a.weight.is_some()),
-        ("--types", a.types.is_some()),
-    ] {
-        let read = cfg
-            .families
-            .iter()
-            .any(|&f| super::generate::options_of(f).contains(&flag));
-        if set && !read {
-            anyhow::bail!("invalid parameter: {flag} applies to none of the sweep's families");
-        }
-    }
-    if let Some(v) = a.sigma {
-        cfg.params.sigma = v;
-    }
-    if let Some(v) = a.noise {
-        cfg.params.noise = v;
-    }
-    if let Some(v) = a.rank {
-        cfg.params.rank = v;
-    }
-    if let Some(v) = a.weight {
-        cfg.params.weight = v;
-    }
-    if let Some(v) = a.types {
-        cfg.params.types = v;
-    }
-    if let Some(v) = a.policies {
-        cfg.policies = v;
-    }
-    if let Some(v) = a.oracles {
-        cfg.oracles = v;
-    }
-    let sampled = cfg.oracles.contains(&Oracle::Pg);
-    let linear = cfg.policies.contains(&Policy::Linear);
-    let tabular = cfg.policies.contains(&Policy::Tabular);
-    for (flag, set, read) in [
-        ("--batch", a.batch.is_some(), sampled && linear),
-        (
-            "--tabular-batch-per-n",
-            a.tabular_batch_per_n.is_some(),
-            sampled && tabular,
-        ),
-        (
-            "--tabular-pg-max-n",
-            a.tabular_pg_max_n.is_some(),
-            sampled && tabular,
-        ),
-    ] {
-        if set && !read {
-            anyhow::bail!(
-                "invalid parameter: {flag} applies to none of the sweep's runs (see --policy and --oracle)"
-            );
-        }
-    }
-    if let Some(v) = a.batch {
-        cfg.batch = v;
-    }
-    if let Some(v) = a.tabular_batch_per_n {
-        cfg.tabular_batch_per_n = v;
-    }
-    if let Some(v) = a.tabular_pg_max_n {
-        cfg.tabular_pg_max_n = v;
-    }
-    if let Some(v) = a.eps {
-        cfg.eps = v;
-    }
-    cfg.validate()?;
+    let cfg = a.config()?;
     sweep::check_out_dir(&a.out)?;
     if a.png || cfg!(feature = "png") {
         sweep::plots::load_font(&a.font)?;
