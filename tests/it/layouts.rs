@@ -2,6 +2,7 @@
 //! order, u16 (packed or dense) within its stated bound; generation is thread-independent.
 
 use crate::util::*;
+use nashmp::game::apply_vec;
 use nashmp::game::{self, PreferenceOperator};
 use nashmp::gen::{DenseFamily, Family, Params};
 use nashmp::io::container::{Elem, GameHeader, Layout, TILE, U16_ERROR};
@@ -51,10 +52,10 @@ proptest! {
         let s: f64 = w.iter().sum();
         let x: Vec<f64> = w.iter().map(|v| v / s).collect();
         let mut want = vec![0.0; n];
-        games[0].1.apply(&x, &mut want);
+        apply_vec(&*games[0].1, &x, &mut want);
         for (name, g) in &games[1..] {
             let mut got = vec![0.0; n];
-            g.apply(&x, &mut got);
+            apply_vec(&**g, &x, &mut got);
             // f32: entries and x rounded to f32 (2·6e-8 relative), f32 sums within tiles/blocks.
             // u16: each entry within U16_ERROR, so |Δ(Pπ)_i| ≤ U16_ERROR·Σπ = U16_ERROR.
             let tol = if name.contains("16") { U16_ERROR + 1e-6 } else { 1e-6 };
@@ -70,8 +71,8 @@ proptest! {
         // 1 − p in f64 rather than rounded), summed in f32 in a different order: the gap is a few
         // f32 roundings of (Pπ)_i ≤ 1, far below 1e-6.
         let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
-        games[1].1.apply(&x, &mut a);
-        games[2].1.apply(&x, &mut b);
+        apply_vec(&*games[1].1, &x, &mut a);
+        apply_vec(&*games[2].1, &x, &mut b);
         for i in 0..n {
             prop_assert!((a[i] - b[i]).abs() <= 1e-6, "n={} i={}: {} vs {}", n, i, a[i], b[i]);
         }
@@ -89,8 +90,8 @@ fn packed_scalar_twin_matches_simd() {
         let simd = game::open(&p, None).unwrap();
         let scalar = game::packed_scalar(&p).unwrap();
         let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
-        simd.apply(&x, &mut a);
-        scalar.apply(&x, &mut b);
+        apply_vec(&*simd, &x, &mut a);
+        apply_vec(&scalar, &x, &mut b);
         for i in 0..n {
             assert!((a[i] - b[i]).abs() <= 1e-6, "{name} {i}");
         }
