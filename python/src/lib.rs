@@ -12,7 +12,6 @@
 
 use nashmp::algo::{AlgoKind, Schedule, StepSpec};
 use nashmp::equilibrium::{self, EquilibriumParams};
-use nashmp::game::apply_vec;
 use nashmp::game::{self, DenseGame, ElementBytes, PreferenceOperator};
 use nashmp::io::container::Elem;
 use nashmp::oracle::{pg::PgParams, OracleSpec};
@@ -388,7 +387,7 @@ impl Game {
         let op = &self.op;
         py.detach(|| {
             guarded(|| {
-                apply_vec(op, xs, &mut out);
+                game::apply_vec(&**op, xs, &mut out);
                 Ok(())
             })
         })?;

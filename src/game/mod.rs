@@ -27,7 +27,8 @@ pub use faer::{MatMut, MatRef};
 /// the columns of an `n × k` faer matrix (column `v` of `out` is `P` times column `v` of
 /// `rhs`; a single vector is the `k = 1` case, see [`apply_vec`]), with the workspace it needs
 /// declared by [`apply_scratch`](Self::apply_scratch) and passed in by the caller as a
-/// [`MemStack`], so an apply allocates nothing and holds no lock. What the operator is stored
+/// [`MemStack`], so a storage layout's apply allocates nothing and holds no lock (the sampled
+/// estimator, which draws from alias tables, is the one documented exception). What the operator is stored
 /// as (layout, bytes, description, exploitable structure) is not part of the maths: it is
 /// behind one [`info`](Self::info).
 ///
@@ -113,7 +114,7 @@ impl<'a> Structure<'a> {
     }
 }
 
-/// `P[i][j] = Q[class(i)][class(j)]` for `k` classes (docs/math.md §7): the equilibrium
+/// `P[i][j] = Q[class(i)][class(j)]` for `k` classes (docs/math.md §5a, §7): the equilibrium
 /// solver solves the `k`-action game exactly and certifies the result on the full operator.
 /// The classes are borrowed from the game, so asking for them costs nothing until
 /// [`Classes::to_vec`].
