@@ -217,15 +217,26 @@ fn declared_scratch_suffices_and_columns_are_single_applies() {
         ok(&a);
         games.push((name.to_string(), game::open(&p, None).unwrap()));
     }
-    let shards = t.path("shards");
-    ok(&[
-        "generate", "-q", "mixture", "--n", "300", "--layout", "packed", "--shards", "3",
-        "--out", s(&shards),
-    ]);
-    games.push((
-        "packed shards".into(),
-        game::open(&shards, None).unwrap(),
-    ));
+    for (dir, layout, r) in [
+        ("packed-shards", "packed", "2"),
+        ("dense-shards", "dense", "3"),
+    ] {
+        let p = t.path(dir);
+        ok(&[
+            "generate",
+            "-q",
+            "mixture",
+            "--n",
+            "300",
+            "--layout",
+            layout,
+            "--shards",
+            r,
+            "--out",
+            s(&p),
+        ]);
+        games.push((dir.into(), game::open(&p, None).unwrap()));
+    }
     for (name, g) in &games {
         for k in [1usize, 2, 3, 16, 17] {
             // Column stride n + 5: the batch is a view into a wider buffer.
@@ -235,7 +246,8 @@ fn declared_scratch_suffices_and_columns_are_single_applies() {
                 .collect();
             let xm = nashmp::game::MatRef::from_column_major_slice_with_stride(&x, n, k, ld);
             let mut o = vec![f64::NAN; ld * k];
-            let om = nashmp::game::MatMut::from_column_major_slice_with_stride_mut(&mut o, n, k, ld);
+            let om =
+                nashmp::game::MatMut::from_column_major_slice_with_stride_mut(&mut o, n, k, ld);
             let mut mem = MemBuffer::new(g.apply_scratch(k));
             g.apply(om, xm, MemStack::new(&mut mem));
             for v in 0..k {
@@ -244,7 +256,10 @@ fn declared_scratch_suffices_and_columns_are_single_applies() {
                 let got: Vec<u64> = o[v * ld..v * ld + n].iter().map(|y| y.to_bits()).collect();
                 let want: Vec<u64> = single.iter().map(|y| y.to_bits()).collect();
                 assert_eq!(got, want, "{name}: k = {k}, column {v}");
-                assert!(single.iter().all(|y| y.is_finite()), "{name}: k = {k}, column {v}");
+                assert!(
+                    single.iter().all(|y| y.is_finite()),
+                    "{name}: k = {k}, column {v}"
+                );
             }
         }
     }
