@@ -364,13 +364,12 @@ impl BlockGame {
 }
 
 /// `out = P x` for a block game: the mass per type (per fixed chunk, each in index order, then
-/// chunks in order), `v = Q·mass`, `out_i = v[t(i)]`. `types` holds `w` little-endian bytes per
-/// action, read by `t`; monomorphised per width, so the loops run over slices.
+/// chunks in order), `v = Q·mass`, `out_i = v[t(i)]`, for `Q` of `k × k`. `types` holds `w`
+/// little-endian bytes per action, read by `t`; monomorphised per width, so the loops run over
+/// slices. The masses and `v` are in `stack` (`(⌈n / CHUNK⌉ + 2)·k` f64).
 fn block_apply(
-    q: &[f64],
-    k: usize,
-    types: &[u8],
-    w: usize,
+    (q, k): (&[f64], usize),
+    (types, w): (&[u8], usize),
     t: impl Fn(&[u8]) -> usize + Sync,
     x: &[f64],
     out: &mut [f64],
@@ -427,23 +426,20 @@ impl PreferenceOperator for BlockGame {
         let b = self.types_bytes();
         for (v, o) in columns_mut(out).enumerate() {
             let x = column(rhs, v);
+            let q = (self.q(), k);
             match self.width {
-                TypeWidth::U8 => block_apply(self.q(), k, b, 1, |c| c[0] as usize, x, o, stack),
+                TypeWidth::U8 => block_apply(q, (b, 1), |c| c[0] as usize, x, o, stack),
                 TypeWidth::U16 => block_apply(
-                    self.q(),
-                    k,
-                    b,
-                    2,
+                    q,
+                    (b, 2),
                     |c| u16::from_le_bytes([c[0], c[1]]) as usize,
                     x,
                     o,
                     stack,
                 ),
                 TypeWidth::U32 => block_apply(
-                    self.q(),
-                    k,
-                    b,
-                    4,
+                    q,
+                    (b, 4),
                     |c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize,
                     x,
                     o,
