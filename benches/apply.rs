@@ -11,7 +11,7 @@
 //! Games are generated once into `target/bench-games/` (ignored by git).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use nashmp::game::{DenseGame, PreferenceOperator};
+use nashmp::game::{apply_vec, DenseGame, MemBuffer, MemStack, PreferenceOperator};
 use nashmp::gen::uniform_entry;
 use nashmp::io::{array, npy::DType};
 use nashmp::kernels::matvec::plain_sum;
@@ -51,10 +51,10 @@ fn dense(c: &mut Criterion) {
             b.iter(|| std::hint::black_box(plain_sum(p, nashmp::kernels::isa::Isa::best())))
         });
         g.bench_function(BenchmarkId::from_parameter("nashmp_apply"), |b| {
-            b.iter(|| game.apply(&x, &mut out))
+            b.iter(|| apply_vec(&game, &x, &mut out))
         });
         g.bench_function(BenchmarkId::from_parameter("nashmp_apply_scalar"), |b| {
-            b.iter(|| scalar.apply(&x, &mut out))
+            b.iter(|| apply_vec(&scalar, &x, &mut out))
         });
         g.bench_function(BenchmarkId::from_parameter("faer_matvec"), |b| {
             b.iter(|| {
@@ -87,17 +87,15 @@ fn dense(c: &mut Criterion) {
             .iter()
             .flat_map(|x| x.iter().map(|&v| v as f32))
             .collect();
-        let mut outs = vec![vec![0.0f64; n]; k];
+        let xm = faer::Mat::<f64>::from_fn(n, k, |i, v| xs[v][i]);
+        let mut om = faer::Mat::<f64>::zeros(n, k);
+        let mut mem = MemBuffer::new(game.apply_scratch(k));
         let mut out16 = vec![0.0f32; n * k];
         let mut g = c.benchmark_group(format!("dense_f32_batch16_n{n}"));
         g.throughput(Throughput::Bytes((n * n * 4) as u64));
         g.sample_size(10);
         g.bench_function(BenchmarkId::from_parameter("nashmp_apply_batch"), |b| {
-            b.iter(|| {
-                let xr: Vec<&[f64]> = xs.iter().map(|v| &v[..]).collect();
-                let mut or: Vec<&mut [f64]> = outs.iter_mut().map(|v| &mut v[..]).collect();
-                game.apply_batch(&xr, &mut or)
-            })
+            b.iter(|| game.apply(om.as_mut(), xm.as_ref(), MemStack::new(&mut mem)))
         });
         g.bench_function(BenchmarkId::from_parameter("faer_matmul"), |b| {
             b.iter(|| {

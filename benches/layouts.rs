@@ -9,7 +9,7 @@
 //! Games are generated once into `target/bench-games/` (ignored by git).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use nashmp::game::{self, PreferenceOperator};
+use nashmp::game::{self, apply_vec, MemBuffer, MemStack, PreferenceOperator};
 use nashmp::gen::{DenseFamily, Family, Params};
 use nashmp::io::container::{Elem, GameHeader, Layout, TILE};
 use nashmp::io::{npy::DType, write};
@@ -59,9 +59,13 @@ fn bench(c: &mut Criterion) {
     g.bench_function("plain_sum", |b| {
         b.iter(|| std::hint::black_box(plain_sum(raw, nashmp::kernels::isa::Isa::best())))
     });
-    g.bench_function("dense_f32", |b| b.iter(|| dense.apply(&x, &mut out)));
-    g.bench_function("packed_f32", |b| b.iter(|| packed.apply(&x, &mut out)));
-    g.bench_function("packed_u16", |b| b.iter(|| quant.apply(&x, &mut out)));
+    g.bench_function("dense_f32", |b| b.iter(|| apply_vec(&dense, &x, &mut out)));
+    g.bench_function("packed_f32", |b| {
+        b.iter(|| apply_vec(&*packed, &x, &mut out))
+    });
+    g.bench_function("packed_u16", |b| {
+        b.iter(|| apply_vec(&*quant, &x, &mut out))
+    });
     g.finish();
 
     let xs: Vec<Vec<f64>> = (0..8)
@@ -78,16 +82,15 @@ fn bench(c: &mut Criterion) {
     g.bench_function("eight_single_applies", |b| {
         b.iter(|| {
             for (x, o) in xs.iter().zip(outs.iter_mut()) {
-                dense.apply(x, o);
+                apply_vec(&dense, x, o);
             }
         })
     });
+    let xm = faer::Mat::<f64>::from_fn(N, 8, |i, v| xs[v][i]);
+    let mut om = faer::Mat::<f64>::zeros(N, 8);
+    let mut mem = MemBuffer::new(dense.apply_scratch(8));
     g.bench_function("one_batch_of_eight", |b| {
-        b.iter(|| {
-            let xr: Vec<&[f64]> = xs.iter().map(|v| &v[..]).collect();
-            let mut or: Vec<&mut [f64]> = outs.iter_mut().map(|v| &mut v[..]).collect();
-            dense.apply_batch(&xr, &mut or);
-        })
+        b.iter(|| dense.apply(om.as_mut(), xm.as_ref(), MemStack::new(&mut mem)))
     });
     g.finish();
 }

@@ -1,7 +1,7 @@
 //! Thread CPU time (not wall time) of the apply kernels on one thread, per instruction set:
 //! on a shared machine, wall-clock medians penalise the longer (batched) calls, which are
 //! preempted more often; CPU time does not. `cargo run --release --example kernel_cpu -- GAME...`
-use nashmp::game::{DenseGame, PreferenceOperator};
+use nashmp::game::{DenseGame, MemBuffer, MemStack, PreferenceOperator};
 use nashmp::kernels::isa::Isa;
 
 fn cpu_now() -> f64 {
@@ -27,28 +27,20 @@ fn main() {
                 Err(_) => Box::new(nashmp::game::packed_scalar(p).unwrap().with_isa(isa)),
             };
             let n = g.n();
-            let xs: Vec<Vec<f64>> = (0..16)
-                .map(|v| {
-                    (0..n)
-                        .map(|i| (1 + (i + v) % 5) as f64 / (3.0 * n as f64))
-                        .collect()
-                })
-                .collect();
+            let xs = faer::Mat::<f64>::from_fn(n, 16, |i, v| {
+                (1 + (i + v) % 5) as f64 / (3.0 * n as f64)
+            });
             let mut line = format!("{path} {}:", isa.name());
             let mut single = 0.0;
             for k in [1usize, 2, 4, 8, 16] {
-                let xr: Vec<&[f64]> = xs[..k].iter().map(|v| &v[..]).collect();
-                let mut outs = vec![vec![0.0; n]; k];
+                let x = xs.as_ref().subcols(0, k);
+                let mut outs = faer::Mat::<f64>::zeros(n, k);
+                let mut mem = MemBuffer::new(g.apply_scratch(k));
                 let mut best = f64::INFINITY;
                 pool.install(|| {
                     for _ in 0..5 {
-                        let mut or: Vec<&mut [f64]> = outs.iter_mut().map(|v| &mut v[..]).collect();
                         let t = cpu_now();
-                        if k == 1 {
-                            g.apply(xr[0], or[0]);
-                        } else {
-                            g.apply_batch(&xr, &mut or);
-                        }
+                        g.apply(outs.as_mut(), x, MemStack::new(&mut mem));
                         best = best.min(cpu_now() - t);
                     }
                 });

@@ -10,7 +10,10 @@
 
 use nashmp::algo::{AlgoKind, Schedule, Step};
 use nashmp::equilibrium::{self, EquilibriumParams};
-use nashmp::game::PreferenceOperator;
+use nashmp::game::{
+    check_shapes, column, columns_mut, Info, MatMut, MatRef, MemStack, PreferenceOperator,
+    StackReq, Structure,
+};
 use nashmp::gen::{cyclic_entry, unit};
 use nashmp::io::{array, npy::DType};
 use nashmp::oracle::{pg::PgParams, OracleSpec};
@@ -53,20 +56,28 @@ impl PreferenceOperator for SkillDisc {
     fn n(&self) -> usize {
         self.s.len()
     }
-    fn apply(&self, x: &[f64], out: &mut [f64]) {
-        let dot = |a: &[f64]| a.iter().zip(x).map(|(p, q)| p * q).sum::<f64>();
-        let (mass, sx, ux, vx) = (
-            dot(&vec![1.0; x.len()]),
-            dot(&self.s),
-            dot(&self.u),
-            dot(&self.v),
-        );
-        for (i, o) in out.iter_mut().enumerate() {
-            // r_i r_j sin(φ_i − φ_j) = v_i u_j − u_i v_j.
-            *o = 0.5 * mass
-                + 0.25 * (self.s[i] * mass - sx)
-                + 0.25 * (self.v[i] * ux - self.u[i] * vx);
+    fn apply(&self, out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, _stack: &mut MemStack) {
+        check_shapes(self.n(), &out, &rhs);
+        for (v, out) in columns_mut(out).enumerate() {
+            let x = column(rhs, v);
+            let dot = |a: &[f64]| a.iter().zip(x).map(|(p, q)| p * q).sum::<f64>();
+            // Σx in index order (the bits of a dot with ones: 1·q = q exactly).
+            let (mass, sx, ux, vx) = (
+                x.iter().sum::<f64>(),
+                dot(&self.s),
+                dot(&self.u),
+                dot(&self.v),
+            );
+            for (i, o) in out.iter_mut().enumerate() {
+                // r_i r_j sin(φ_i − φ_j) = v_i u_j − u_i v_j.
+                *o = 0.5 * mass
+                    + 0.25 * (self.s[i] * mass - sx)
+                    + 0.25 * (self.v[i] * ux - self.u[i] * vx);
+            }
         }
+    }
+    fn apply_scratch(&self, _k: usize) -> StackReq {
+        StackReq::EMPTY
     }
     fn entry(&self, i: usize, j: usize) -> f64 {
         0.5 + 0.25 * (self.s[i] - self.s[j])
@@ -78,14 +89,13 @@ impl PreferenceOperator for SkillDisc {
     fn validate(&self, _tol: Option<f64>) -> nashmp::Result<()> {
         Ok(())
     }
-    fn layout(&self) -> String {
-        "implicit (test)".into()
-    }
-    fn stored_bytes(&self) -> u64 {
-        0
-    }
-    fn describe(&self) -> String {
-        format!("skill+disc {0}x{0} (implicit)", self.n())
+    fn info(&self) -> Info<'_> {
+        Info {
+            layout: "implicit (test)".into(),
+            stored_bytes: 0,
+            description: format!("skill+disc {0}x{0} (implicit)", self.n()),
+            structure: Structure::None,
+        }
     }
 }
 

@@ -348,12 +348,12 @@ impl Game {
     /// Storage layout and element type, e.g. `dense f32`.
     #[getter]
     fn layout(&self) -> String {
-        self.op.layout()
+        self.op.info().layout
     }
 
     /// One line: storage, dtype, size, source.
     fn describe(&self) -> String {
-        self.op.describe()
+        self.op.info().description
     }
 
     /// `P x` for a vector `x` of length `n` (converted to contiguous float64 if it is not), as
@@ -387,7 +387,7 @@ impl Game {
         let op = &self.op;
         py.detach(|| {
             guarded(|| {
-                op.apply(xs, &mut out);
+                game::apply_vec(&**op, xs, &mut out);
                 Ok(())
             })
         })?;
@@ -395,7 +395,7 @@ impl Game {
     }
 
     fn __repr__(&self) -> String {
-        format!("<nashmp.Game {}>", self.op.describe())
+        format!("<nashmp.Game {}>", self.op.info().description)
     }
 }
 
@@ -706,7 +706,7 @@ fn solve<'py>(
         "tol": cfg.tol(),
         "oracle": cfg.oracle(),
         "threads": threads_used,
-        "game": { "n": n, "storage": op.describe() },
+        "game": { "n": n, "storage": op.info().description },
         "equilibrium": report.equilibrium.as_ref().map(|(e, s)| serde_json::json!({
             "certificate": e, "seconds": s
         })),

@@ -16,6 +16,7 @@ pub mod params;
 
 pub use params::{AlgoInfo, AlgoKind, Schedule, Step, StepSpec};
 
+use crate::game::apply_vec;
 use crate::game::{payoff, PreferenceOperator};
 use crate::kernels::vector;
 use std::time::Instant;
@@ -93,7 +94,7 @@ impl CurrentPayoff {
         if !self.valid {
             let t = Instant::now();
             if self.pi_of.take() == Some(pi_key(theta)) {
-                op.apply(&self.scratch, &mut self.g);
+                apply_vec(op, &self.scratch, &mut self.g);
             } else {
                 payoff(op, theta, &mut self.scratch, &mut self.g);
             }

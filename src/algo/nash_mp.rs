@@ -1,6 +1,7 @@
 //! Nash Mirror Prox: `θ½ = prox(θ_k, g(π_k))`, `θ_{k+1} = prox(θ_k, g(π½))`.
 
 use super::{prox_exp, AlgoKind, Algorithm, Context, CurrentPayoff};
+use crate::game::apply_vec;
 
 pub struct NashMp {
     alpha: f64,
@@ -49,7 +50,7 @@ impl Algorithm for NashMp {
             &mut self.half,
             Some(&mut self.scratch),
         );
-        ctx.op.apply(&self.scratch, &mut self.g_half);
+        apply_vec(ctx.op, &self.scratch, &mut self.g_half);
         // prox is element-wise before its normalisation, so it may write over its centre.
         let center = std::mem::take(&mut self.theta);
         let mut next = std::mem::take(&mut self.scratch);

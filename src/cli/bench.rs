@@ -5,6 +5,7 @@
 //! game's file as `f32` words: the bandwidth any kernel over those bytes is bounded by.
 
 use crate::game::{self, PreferenceOperator};
+use crate::game::{apply_vec, MemBuffer, MemStack};
 use crate::io::mmap::Mapped;
 use crate::kernels::matvec::plain_sum;
 use std::path::PathBuf;
@@ -71,29 +72,33 @@ pub fn run(mut a: BenchArgs) -> anyhow::Result<()> {
             .map(|i| (1 + i % 7) as f64 / (4.0 * n as f64))
             .collect();
         let mut out = vec![0.0; n];
-        let label = format!("apply {} ({})", path.display(), g.layout());
-        let bytes = g.stored_bytes();
+        let label = format!("apply {} ({})", path.display(), g.info().layout);
+        let bytes = g.info().stored_bytes;
         let gref = g.as_ref();
         let nn = (n as f64) * (n as f64);
-        contenders.push((label, bytes, nn, Box::new(move || gref.apply(&x, &mut out))));
+        let mut mem = MemBuffer::new(gref.apply_scratch(1));
+        contenders.push((
+            label,
+            bytes,
+            nn,
+            Box::new(move || {
+                gref.apply(
+                    game::as_batch_mut(&mut out),
+                    game::as_batch(&x),
+                    MemStack::new(&mut mem),
+                )
+            }),
+        ));
         if let Some(k) = a.vectors {
-            let xs: Vec<Vec<f64>> = (0..k)
-                .map(|v| {
-                    (0..n)
-                        .map(|i| (1 + (i + v) % 5) as f64 / (3.0 * n as f64))
-                        .collect()
-                })
-                .collect();
-            let mut outs = vec![vec![0.0; n]; k];
+            let xs =
+                faer::Mat::<f64>::from_fn(n, k, |i, v| (1 + (i + v) % 5) as f64 / (3.0 * n as f64));
+            let mut outs = faer::Mat::<f64>::zeros(n, k);
+            let mut mem = MemBuffer::new(gref.apply_scratch(k));
             contenders.push((
                 format!("batch{k} {}", path.display()),
                 bytes,
                 k as f64 * nn,
-                Box::new(move || {
-                    let xr: Vec<&[f64]> = xs.iter().map(|v| &v[..]).collect();
-                    let mut or: Vec<&mut [f64]> = outs.iter_mut().map(|v| &mut v[..]).collect();
-                    gref.apply_batch(&xr, &mut or);
-                }),
+                Box::new(move || gref.apply(outs.as_mut(), xs.as_ref(), MemStack::new(&mut mem))),
             ));
         }
     }
@@ -104,12 +109,12 @@ pub fn run(mut a: BenchArgs) -> anyhow::Result<()> {
                 let n = d.n();
                 let x = vec![1.0 / n as f64; n];
                 let mut out = vec![0.0; n];
-                let bytes = d.stored_bytes();
+                let bytes = d.info().stored_bytes;
                 contenders.push((
                     format!("scalar {}", path.display()),
                     bytes,
                     (n as f64) * (n as f64),
-                    Box::new(move || d.apply(&x, &mut out)),
+                    Box::new(move || apply_vec(&d, &x, &mut out)),
                 ));
             }
         }

@@ -42,7 +42,7 @@ pub struct ConvertArgs {
 
 /// The input's matrix entry type, if it is a matrix (`dense f32`, `packed u16` …).
 fn matrix_elem(g: &dyn PreferenceOperator) -> Option<Elem> {
-    match g.layout().rsplit(' ').next()? {
+    match g.info().layout.rsplit(' ').next()? {
         "f64" => Some(Elem::F64),
         "f32" => Some(Elem::F32),
         "u16" => Some(Elem::U16),

@@ -22,6 +22,7 @@ use super::oracle_args::OracleKind;
 use super::{Cli, Command};
 use crate::dist;
 use crate::error::Error;
+use crate::game::apply_vec;
 use mpi::environment::Universe;
 use mpi::traits::*;
 use std::io::Write;
@@ -253,7 +254,7 @@ fn bench(a: &BenchArgs, rank: usize, size: usize) -> anyhow::Result<()> {
     let mut outs: Vec<Vec<f64>> = xs.iter().map(|x| vec![0.0; x.len()]).collect();
     use crate::game::PreferenceOperator;
     for ((g, x), o) in games.iter().zip(&xs).zip(outs.iter_mut()) {
-        g.apply(x, o); // warm-up: pages the shard in
+        apply_vec(g, x, o); // warm-up: pages the shard in
         g.take_stats();
     }
     let mut times = vec![Vec::with_capacity(a.reps); games.len()];
@@ -261,7 +262,7 @@ fn bench(a: &BenchArgs, rank: usize, size: usize) -> anyhow::Result<()> {
         for (k, g) in games.iter().enumerate() {
             dist::world_barrier();
             let t = Instant::now();
-            g.apply(&xs[k], &mut outs[k]);
+            apply_vec(g, &xs[k], &mut outs[k]);
             times[k].push(t.elapsed().as_secs_f64());
         }
     }
@@ -288,7 +289,7 @@ fn bench(a: &BenchArgs, rank: usize, size: usize) -> anyhow::Result<()> {
                 "apply {} ({}, n={}): {:.3} ms; compute {:.3} ms ({:.2} GB/s per rank over a {:.0} MB shard), \
                  wait {:.3} ms, comm {:.3} ms ({:.1} % of the apply, {:.2} MB moved per rank)",
                 path.display(),
-                g.layout(),
+                g.info().layout,
                 g.n(),
                 med * 1e3,
                 compute * 1e3,

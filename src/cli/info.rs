@@ -34,8 +34,8 @@ pub fn run(a: InfoArgs) -> anyhow::Result<()> {
     let coverage = crate::pairwise::sidecar::read_coverage(&a.game)?;
     say!("game:   {}", a.game.display());
     say!("n:      {}", g.n());
-    say!("layout: {}", g.layout());
-    say!("bytes:  {}", g.stored_bytes());
+    say!("layout: {}", g.info().layout);
+    say!("bytes:  {}", g.info().stored_bytes);
     if let Some(c) = &coverage {
         say!("{}", c.summary());
     }
@@ -44,8 +44,8 @@ pub fn run(a: InfoArgs) -> anyhow::Result<()> {
         super::print_json(&serde_json::json!({
             "game": a.game,
             "n": g.n(),
-            "layout": g.layout(),
-            "bytes": g.stored_bytes(),
+            "layout": g.info().layout,
+            "bytes": g.info().stored_bytes,
             "coverage": coverage,
             "valid": valid.is_ok(),
             "error": valid.as_ref().err().map(|e| e.to_string()),

@@ -190,7 +190,7 @@ pub fn run(a: SolveArgs) -> anyhow::Result<()> {
         bar.inc(1)
     })?;
     bar.finish_and_clear();
-    say!("game: {}", g.describe());
+    say!("game: {}", g.info().description);
     if let Some((eq, secs)) = &report.equilibrium {
         say!(
             "equilibrium: residual {}, exploit {} after {} iterations ({}, {secs:.2}s)",

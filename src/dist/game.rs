@@ -3,7 +3,10 @@
 use super::world;
 use crate::error::Result;
 use crate::game::sharded::{combine_in_order, DenseShard, PackedShard, Shard};
-use crate::game::{DenseGame, PreferenceOperator};
+use crate::game::{
+    check_shapes, column, columns_mut, DenseGame, Info, MatMut, MatRef, MemStack,
+    PreferenceOperator, StackReq, Structure,
+};
 use crate::io::container::{Elem, Layout, TILE};
 use crate::io::shards::ShardSet;
 use mpi::datatype::{Partition, PartitionMut};
@@ -41,8 +44,8 @@ pub struct DistGame {
     shard_bytes: u64,
     /// Measure waiting separately (a barrier before the collectives).
     measure: bool,
+    /// Locked only to add an apply's times, after it.
     stats: Mutex<CommStats>,
-    scratch: Mutex<(Vec<f64>, Vec<f64>)>,
 }
 
 fn counts(v: impl Iterator<Item = usize>) -> Vec<i32> {
@@ -83,7 +86,6 @@ impl DistGame {
             shard_bytes: m.shards[rank].bytes,
             measure: false,
             stats: Mutex::new(CommStats::default()),
-            scratch: Mutex::new((Vec::new(), Vec::new())),
         })
     }
 
@@ -136,37 +138,45 @@ impl DistGame {
         t.elapsed().as_secs_f64()
     }
 
-    fn apply_dense(&self, d: &DenseShard, x: &[f64], out: &mut [f64]) -> (f64, f64, f64) {
-        let mut s = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-        let own = &mut s.0;
-        own.resize(d.rows().len(), 0.0);
+    fn apply_dense(
+        &self,
+        d: &DenseShard,
+        x: &[f64],
+        out: &mut [f64],
+        stack: &mut MemStack,
+    ) -> (f64, f64, f64) {
+        let (mut own, stack) = stack.make_with(d.rows().len(), |_| 0.0f64);
         let t0 = Instant::now();
-        d.apply_rows(x, own);
+        d.apply_rows(x, &mut own, stack);
         let compute = t0.elapsed().as_secs_f64();
         let wait = self.wait();
         let t1 = Instant::now();
-        self.gather(own, out);
+        self.gather(&own, out);
         (compute, wait, t1.elapsed().as_secs_f64())
     }
 
-    fn apply_packed(&self, p: &PackedShard, x: &[f64], out: &mut [f64]) -> (f64, f64, f64) {
+    fn apply_packed(
+        &self,
+        p: &PackedShard,
+        x: &[f64],
+        out: &mut [f64],
+        stack: &mut MemStack,
+    ) -> (f64, f64, f64) {
         let (r, size) = (self.rank, self.size);
-        let mut s = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-        let (partial, recv) = &mut *s;
-        partial.resize(p.partial_len(), 0.0);
+        let own = self.rows[r].len();
+        let (mut partial, stack) = stack.make_with(p.partial_len(), |_| 0.0f64);
+        let (mut recv, stack) = stack.make_with((r + 1) * own, |_| 0.0f64);
         let t0 = Instant::now();
-        p.partial(x, partial);
+        p.partial(x, &mut partial, stack);
         let compute = t0.elapsed().as_secs_f64();
         let wait = self.wait();
         let t1 = Instant::now();
         // Partial rows of rank q ≥ r go to rank q; rank r receives its rows from ranks s ≤ r.
         let base = self.rows[r].start;
-        let own = self.rows[r].len();
         let sc = counts((0..size).map(|q| if q >= r { self.rows[q].len() } else { 0 }));
         let sd = counts((0..size).map(|q| if q >= r { self.rows[q].start - base } else { 0 }));
         let rc = counts((0..size).map(|q| if q <= r { own } else { 0 }));
         let rd = counts((0..size).map(|q| if q <= r { q * own } else { 0 }));
-        recv.resize((r + 1) * own, 0.0);
         {
             let send = Partition::new(&partial[..], &sc[..], &sd[..]);
             let mut got = PartitionMut::new(&mut recv[..], &rc[..], &rd[..]);
@@ -185,19 +195,36 @@ impl PreferenceOperator for DistGame {
         self.n
     }
 
-    /// Collective: every rank calls it with the same `x` and gets the same `out`.
-    fn apply(&self, x: &[f64], out: &mut [f64]) {
-        assert_eq!(x.len(), self.n);
-        assert_eq!(out.len(), self.n);
-        let (compute, wait, comm) = match &self.shard {
-            Shard::Dense(d) => self.apply_dense(d, x, out),
-            Shard::Packed(p) => self.apply_packed(p, x, out),
-        };
-        let mut st = self.stats.lock().unwrap_or_else(|e| e.into_inner());
-        st.applies += 1;
-        st.compute += compute;
-        st.wait += wait;
-        st.comm += comm;
+    /// Collective: every rank calls it with the same `rhs` and gets the same `out`; column by
+    /// column, one set of collectives each.
+    fn apply(&self, out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, stack: &mut MemStack) {
+        check_shapes(self.n, &out, &rhs);
+        for (v, out) in columns_mut(out).enumerate() {
+            let x = column(rhs, v);
+            let (compute, wait, comm) = match &self.shard {
+                Shard::Dense(d) => self.apply_dense(d, x, out, stack),
+                Shard::Packed(p) => self.apply_packed(p, x, out, stack),
+            };
+            let mut st = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+            st.applies += 1;
+            st.compute += compute;
+            st.wait += wait;
+            st.comm += comm;
+        }
+    }
+
+    fn apply_scratch(&self, _k: usize) -> StackReq {
+        let own = self.rows[self.rank].len();
+        match &self.shard {
+            Shard::Dense(d) => {
+                StackReq::all_of(&[StackReq::new::<f64>(own), d.apply_rows_scratch()])
+            }
+            Shard::Packed(p) => StackReq::all_of(&[
+                StackReq::new::<f64>(p.partial_len()),
+                StackReq::new::<f64>((self.rank + 1) * own),
+                p.partial_scratch(),
+            ]),
+        }
     }
 
     /// Only entries held by this rank's shard (dense: its rows; packed: its tile rows' upper
@@ -254,8 +281,9 @@ impl PreferenceOperator for DistGame {
         }
     }
 
-    fn layout(&self) -> String {
-        format!(
+    /// `stored_bytes`: the whole game (all ranks) read by one apply.
+    fn info(&self) -> Info<'_> {
+        let layout = format!(
             "{} {}",
             if self.layout == Layout::Dense {
                 "dense"
@@ -263,24 +291,20 @@ impl PreferenceOperator for DistGame {
                 "packed"
             },
             self.elem.name()
-        )
-    }
-
-    /// Bytes of the whole game (all ranks) read by one apply.
-    fn stored_bytes(&self) -> u64 {
-        self.stored_bytes
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "{} {}x{} ({} bytes) in {} shards on {} MPI ranks from {}",
-            self.layout(),
-            self.n,
-            self.n,
-            self.stored_bytes,
-            self.size,
-            self.size,
-            self.manifest.display()
-        )
+        );
+        Info {
+            description: format!(
+                "{layout} {}x{} ({} bytes) in {} shards on {} MPI ranks from {}",
+                self.n,
+                self.n,
+                self.stored_bytes,
+                self.size,
+                self.size,
+                self.manifest.display()
+            ),
+            layout,
+            stored_bytes: self.stored_bytes,
+            structure: Structure::None,
+        }
     }
 }

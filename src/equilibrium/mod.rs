@@ -167,10 +167,9 @@ fn solve_core(
     let alpha = 2.0;
     let memory = params.memory.min(default_memory(n));
     let mut aa = (memory > 0).then(|| Anderson::new(memory));
-    let mut theta = match op.classes() {
-        Some((q, classes)) => {
-            reduced_start(&q, &classes, theta_ref, params).unwrap_or_else(|| theta_start.to_vec())
-        }
+    let mut theta = match op.info().structure.classes() {
+        Some(c) => reduced_start(&c.q, &c.to_vec(), theta_ref, params)
+            .unwrap_or_else(|| theta_start.to_vec()),
         None => theta_start.to_vec(),
     };
     vector::normalise(&mut theta);
@@ -419,13 +418,17 @@ mod tests {
     /// A block game's equilibrium, solved through its class game, equals the full solve's.
     #[test]
     fn class_reduction_gives_the_full_solution() {
+        use crate::game::{Classes, Info, MatMut, MatRef, MemStack, StackReq, Structure};
         struct Classed(DenseGame, Vec<f64>, Vec<u32>);
         impl crate::game::PreferenceOperator for Classed {
             fn n(&self) -> usize {
                 self.0.n()
             }
-            fn apply(&self, x: &[f64], out: &mut [f64]) {
-                self.0.apply(x, out)
+            fn apply(&self, out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, stack: &mut MemStack) {
+                self.0.apply(out, rhs, stack)
+            }
+            fn apply_scratch(&self, k: usize) -> StackReq {
+                self.0.apply_scratch(k)
             }
             fn entry(&self, i: usize, j: usize) -> f64 {
                 self.0.entry(i, j)
@@ -436,17 +439,11 @@ mod tests {
             fn validate(&self, tol: Option<f64>) -> crate::error::Result<()> {
                 self.0.validate(tol)
             }
-            fn layout(&self) -> String {
-                self.0.layout()
-            }
-            fn stored_bytes(&self) -> u64 {
-                self.0.stored_bytes()
-            }
-            fn describe(&self) -> String {
-                self.0.describe()
-            }
-            fn classes(&self) -> Option<(Vec<f64>, Vec<u32>)> {
-                Some((self.1.clone(), self.2.clone()))
+            fn info(&self) -> Info<'_> {
+                Info {
+                    structure: Structure::Classes(Classes::from_slice(self.1.clone(), &self.2)),
+                    ..self.0.info()
+                }
             }
         }
         let (n, k, seed) = (300, 16, 3);

@@ -3,13 +3,16 @@
 //! memory for built-in and test games.
 
 use super::validate;
-use super::PreferenceOperator;
+use super::{
+    check_shapes, column, columns_mut, Info, MatMut, MatRef, MemStack, PreferenceOperator,
+    StackReq, Structure,
+};
 use crate::error::{Error, Result};
 use crate::io::container::Elem;
 use crate::io::{array, mmap::Mapped, npy::DType};
-use crate::kernels::batch::matvec_batch;
+use crate::kernels::batch::{matvec_batch_in, matvec_batch_scratch, BatchElem, MAX_BATCH};
 use crate::kernels::isa::Isa;
-use crate::kernels::matvec::{self, Element};
+use crate::kernels::matvec::Element;
 use std::path::{Path, PathBuf};
 
 /// Where the matrix bytes live: a mapped file, our own heap, or memory owned by someone else
@@ -182,21 +185,22 @@ impl PreferenceOperator for DenseGame {
         self.n
     }
 
-    fn apply(&self, x: &[f64], out: &mut [f64]) {
+    /// One vector: the single kernel; several: one pass over the matrix for up to 16 vectors
+    /// at a time, every vector's product the bits of its single apply ([`matvec_batch_in`]).
+    fn apply(&self, out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, stack: &mut MemStack) {
+        check_shapes(self.n, &out, &rhs);
         match self.elem {
-            Elem::F32 => matvec::matvec(self.slice::<f32>(), x, out, self.isa),
-            Elem::F64 => matvec::matvec(self.slice::<f64>(), x, out, self.isa),
-            Elem::U16 => matvec::matvec(self.slice::<u16>(), x, out, self.isa),
+            Elem::F32 => apply_dense(self.slice::<f32>(), out, rhs, self.isa, stack),
+            Elem::U16 => apply_dense(self.slice::<u16>(), out, rhs, self.isa, stack),
+            Elem::F64 => apply_dense(self.slice::<f64>(), out, rhs, self.isa, stack),
         }
     }
 
-    /// One pass over the matrix for up to 16 vectors; every vector's product is the bits of
-    /// its single apply ([`matvec_batch`]).
-    fn apply_batch(&self, xs: &[&[f64]], outs: &mut [&mut [f64]]) {
+    fn apply_scratch(&self, k: usize) -> StackReq {
         match self.elem {
-            Elem::F32 => matvec_batch(self.slice::<f32>(), xs, outs, self.isa),
-            Elem::U16 => matvec_batch(self.slice::<u16>(), xs, outs, self.isa),
-            Elem::F64 => matvec_batch(self.slice::<f64>(), xs, outs, self.isa),
+            Elem::F32 => matvec_batch_scratch::<f32>(self.n, k),
+            Elem::U16 => matvec_batch_scratch::<u16>(self.n, k),
+            Elem::F64 => matvec_batch_scratch::<f64>(self.n, k),
         }
     }
 
@@ -238,23 +242,55 @@ impl PreferenceOperator for DenseGame {
         }
     }
 
-    fn layout(&self) -> String {
-        format!("dense {}", self.elem.name())
+    fn info(&self) -> Info<'_> {
+        let stored_bytes = (self.n as u64) * (self.n as u64) * self.elem.size() as u64;
+        Info {
+            layout: format!("dense {}", self.elem.name()),
+            stored_bytes,
+            description: format!(
+                "dense {} {}x{} ({} bytes) from {}",
+                self.elem.name(),
+                self.n,
+                self.n,
+                stored_bytes,
+                self.path.display()
+            ),
+            structure: Structure::None,
+        }
     }
+}
 
-    fn stored_bytes(&self) -> u64 {
-        (self.n as u64) * (self.n as u64) * self.elem.size() as u64
+/// `out = P rhs` for a row-major `p`, [`MAX_BATCH`] columns per pass over the matrix.
+pub(crate) fn apply_dense<T: BatchElem>(
+    p: &[T],
+    out: MatMut<'_, f64>,
+    rhs: MatRef<'_, f64>,
+    isa: Isa,
+    stack: &mut MemStack,
+) {
+    let k = rhs.ncols();
+    let mut outs = columns_mut(out);
+    if k == 1 {
+        return matvec_batch_in(
+            p,
+            &[column(rhs, 0)],
+            &mut [outs.next().expect("k = 1")],
+            isa,
+            stack,
+        );
     }
-
-    fn describe(&self) -> String {
-        format!(
-            "dense {} {}x{} ({} bytes) from {}",
-            self.elem.name(),
-            self.n,
-            self.n,
-            self.stored_bytes(),
-            self.path.display()
-        )
+    for c0 in (0..k).step_by(MAX_BATCH) {
+        let m = (k - c0).min(MAX_BATCH);
+        let xs: [&[f64]; MAX_BATCH] =
+            std::array::from_fn(|v| if v < m { column(rhs, c0 + v) } else { &[] });
+        let mut os: [&mut [f64]; MAX_BATCH] = std::array::from_fn(|v| {
+            if v < m {
+                outs.next().expect("k columns")
+            } else {
+                &mut []
+            }
+        });
+        matvec_batch_in(p, &xs[..m], &mut os[..m], isa, stack);
     }
 }
 
@@ -274,7 +310,7 @@ mod tests {
         let p = [0.5f32, 1.0, 0.0, 0.0, 0.5, 1.0, 1.0, 0.0, 0.5];
         let g = DenseGame::borrowed("rps", 3, Elem::F32, Box::new(Floats(p.to_vec()))).unwrap();
         let mut out = [0.0; 3];
-        g.apply(&[0.2, 0.3, 0.5], &mut out);
+        crate::game::apply_vec(&g, &[0.2, 0.3, 0.5], &mut out);
         for (o, e) in out.iter().zip([0.4, 0.65, 0.45]) {
             assert!((o - e).abs() < 1e-7, "{o} vs {e}");
         }

@@ -14,34 +14,52 @@ use crate::error::{Error, Result};
 use crate::io::mmap::Mapped;
 use std::path::Path;
 
-/// A preference matrix `P` (docs/math.md §1) seen as an operator.
+/// The scratch types of [`PreferenceOperator::apply`], faer's (`dyn-stack`'s) own.
+pub use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
+pub use faer::{MatMut, MatRef};
+
+/// A preference matrix `P` (docs/math.md §1) seen as an operator: the maths only.
 ///
 /// Implementations are skew-consistent (`P + Pᵀ = 1`), so `Pᵀ x = (Σx)·1 − P x`: one
-/// application gives both products.
+/// application gives both products (docs/math.md §1).
+///
+/// Shaped after faer's `LinOp`: one [`apply`](Self::apply) over a batch of vectors held as
+/// the columns of an `n × k` faer matrix (column `v` of `out` is `P` times column `v` of
+/// `rhs`; a single vector is the `k = 1` case, see [`apply_vec`]), with the workspace it needs
+/// declared by [`apply_scratch`](Self::apply_scratch) and passed in by the caller as a
+/// [`MemStack`], so a storage layout's apply allocates nothing and holds no lock (the sampled
+/// estimator, which draws from alias tables, is the one documented exception). What the operator is stored
+/// as (layout, bytes, description, exploitable structure) is not part of the maths: it is
+/// behind one [`info`](Self::info).
+///
+/// Design decisions:
+/// - **Bits.** Column `v` of `out` is, bit for bit, the product of column `v` alone: whatever
+///   the batch size, the other columns, the column's position, the thread count or the
+///   instruction set. Callers (the sweep's lock step, resumed sweeps) rely on it and never pad a
+///   batch.
+/// - **No `Par` argument** (faer's `LinOp` takes one): every implementation reduces over fixed
+///   chunks, so its bits never depend on the parallelism; it runs on the current rayon pool
+///   (`ThreadPool::install` chooses the threads). A `Par` the kernels could not honour bit for
+///   bit would only be a second, weaker way to say the same thing.
+/// - **Columns are contiguous**: `rhs` and `out` must have unit row stride (faer's `Mat`,
+///   `MatRef::from_column_major_slice`, `ColRef::from_slice(..).as_mat()` all do); any column
+///   stride is fine. Anything else is a bug in the caller and panics, as faer's own dimension
+///   checks do.
+/// - **Scratch** is an upper bound for `k` columns, monotone in `k`, and may be larger than an
+///   apply uses; a stack that cannot hold it panics (a caller's bug: size it from
+///   `apply_scratch`). Applies that pass through to another operator (wrappers, the lock step)
+///   declare the inner operator's requirement or manage their own.
 pub trait PreferenceOperator: Send + Sync {
     /// Number of actions.
     fn n(&self) -> usize;
-    /// `out = P x`.
+    /// `out = P rhs`, column by column (see the trait docs for the contract).
     ///
     /// # Panics
-    /// If `x` or `out` does not have length `n()`.
-    fn apply(&self, x: &[f64], out: &mut [f64]);
-    /// `outs[k] = P xs[k]` for several vectors; storages that can do it in one pass override it.
-    /// Contract: each `outs[k]` is the bits of `apply(xs[k])`, whatever the batch (its size,
-    /// the other vectors, the position): callers such as the sweep's lock step rely on it and
-    /// never pad.
-    fn apply_batch(&self, xs: &[&[f64]], outs: &mut [&mut [f64]]) {
-        for (x, out) in xs.iter().zip(outs.iter_mut()) {
-            self.apply(x, out);
-        }
-    }
-    /// Lanes a batch of `k` vectors occupies. Since every `apply_batch` gives the single
-    /// apply's bits (the contract above), this no longer matters to any caller; kept (always
-    /// 1) until the operator is reshaped.
-    fn batch_lanes(&self, k: usize) -> usize {
-        let _ = k;
-        1
-    }
+    /// If `rhs` or `out` is not `n × k` (the same `k`), has a non-unit row stride, or `stack`
+    /// cannot hold [`apply_scratch(k)`](Self::apply_scratch).
+    fn apply(&self, out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, stack: &mut MemStack);
+    /// The workspace [`apply`](Self::apply) needs for `k` columns.
+    fn apply_scratch(&self, k: usize) -> StackReq;
     /// The single entry `P[i][j]` (for sampled preference queries).
     ///
     /// # Panics
@@ -52,31 +70,262 @@ pub trait PreferenceOperator: Send + Sync {
     /// Checks every stored entry (finite, in `[0, 1]`, skew-consistent within `tol` where the
     /// layout stores both `P[i][j]` and `P[j][i]`); the error names the first offending entry.
     fn validate(&self, tol: Option<f64>) -> Result<()>;
+    /// How the operator is stored, and the structure a solver may exploit.
+    fn info(&self) -> Info<'_>;
+}
+
+/// What an operator is stored as: [`PreferenceOperator::info`].
+#[derive(Clone, Debug)]
+pub struct Info<'a> {
     /// The layout and element type, e.g. `packed u16`.
-    fn layout(&self) -> String;
-    /// Bytes of game data read by one `apply`.
-    fn stored_bytes(&self) -> u64;
-    /// One line for logs: storage, dtype, size.
-    fn describe(&self) -> String;
-    /// A partition of the actions into `k` classes with `P[i][j] = Q[class(i)][class(j)]`, as
-    /// `(Q row-major k × k, class of every action)`, where the layout stores one (block games).
-    /// The equilibrium solver then solves the `k`-action game exactly and certifies the result
-    /// on the full operator.
-    fn classes(&self) -> Option<(Vec<f64>, Vec<u32>)> {
-        None
+    pub layout: String,
+    /// Bytes of game data read by one apply.
+    pub stored_bytes: u64,
+    /// One line for logs: storage, dtype, size, source.
+    pub description: String,
+    /// Structure the layout stores explicitly.
+    pub structure: Structure<'a>,
+}
+
+/// Structure of `P` a layout stores explicitly (and solvers exploit).
+#[derive(Clone, Debug, Default)]
+pub enum Structure<'a> {
+    /// Nothing beyond the entries.
+    #[default]
+    None,
+    /// A partition of the actions into classes (block games).
+    Classes(Classes<'a>),
+    /// Features and a skew interaction matrix (low-rank games).
+    Factors(Factors<'a>),
+}
+
+impl<'a> Structure<'a> {
+    pub fn classes(self) -> Option<Classes<'a>> {
+        match self {
+            Structure::Classes(c) => Some(c),
+            _ => None,
+        }
     }
-    /// Features `φ` (columns of length `n`) and a skew `d × d` matrix `M` (row-major) with
-    /// `P[i][j] = 1/2 + φ(i)ᵀ M φ(j)`, where the layout stores the game that way (low-rank):
-    /// the game's own features for a log-linear policy (MATH.md §8).
-    fn factors(&self) -> Option<(Vec<&[f64]>, Vec<f64>)> {
-        None
+    pub fn factors(self) -> Option<Factors<'a>> {
+        match self {
+            Structure::Factors(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+/// `P[i][j] = Q[class(i)][class(j)]` for `k` classes (docs/math.md §5a, §7): the equilibrium
+/// solver solves the `k`-action game exactly and certifies the result on the full operator.
+/// The classes are borrowed from the game, so asking for them costs nothing until
+/// [`Classes::to_vec`].
+#[derive(Clone, Debug)]
+pub struct Classes<'a> {
+    /// `Q`, row-major `k × k`.
+    pub q: Vec<f64>,
+    ids: ClassIds<'a>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum ClassIds<'a> {
+    /// `width` little-endian bytes per action (a block game's stored types).
+    Stored {
+        bytes: &'a [u8],
+        width: crate::io::container::TypeWidth,
+    },
+    Slice(&'a [u32]),
+}
+
+impl<'a> Classes<'a> {
+    /// Classes stored as `width` little-endian bytes per action.
+    pub(crate) fn stored(
+        q: Vec<f64>,
+        bytes: &'a [u8],
+        width: crate::io::container::TypeWidth,
+    ) -> Self {
+        Classes {
+            q,
+            ids: ClassIds::Stored { bytes, width },
+        }
+    }
+    /// Classes given one per action.
+    pub fn from_slice(q: Vec<f64>, ids: &'a [u32]) -> Self {
+        Classes {
+            q,
+            ids: ClassIds::Slice(ids),
+        }
+    }
+    /// Number of actions.
+    pub fn n(&self) -> usize {
+        match self.ids {
+            ClassIds::Stored { bytes, width } => bytes.len() / width.size(),
+            ClassIds::Slice(s) => s.len(),
+        }
+    }
+    /// The class of action `i`.
+    ///
+    /// # Panics
+    /// If `i ≥ n()`.
+    pub fn class_of(&self, i: usize) -> u32 {
+        use crate::io::container::TypeWidth;
+        match self.ids {
+            ClassIds::Stored { bytes: b, width } => match width {
+                TypeWidth::U8 => b[i] as u32,
+                TypeWidth::U16 => u16::from_le_bytes([b[2 * i], b[2 * i + 1]]) as u32,
+                TypeWidth::U32 => {
+                    u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
+                }
+            },
+            ClassIds::Slice(s) => s[i],
+        }
+    }
+    /// The class of every action.
+    pub fn to_vec(&self) -> Vec<u32> {
+        use rayon::prelude::*;
+        let mut t = vec![0u32; self.n()];
+        t.par_iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = self.class_of(i));
+        t
+    }
+}
+
+/// `P[i][j] = 1/2 + φ(i)ᵀ M φ(j)` (docs/math.md §8): the game's own features for a
+/// log-linear policy.
+#[derive(Clone, Debug)]
+pub struct Factors<'a> {
+    /// The features `φ`, columns of length `n`.
+    pub cols: Vec<&'a [f64]>,
+    /// The skew `d × d` matrix `M`, row-major.
+    pub m: Vec<f64>,
+}
+
+/// Column `j` of a batch as a slice.
+///
+/// # Panics
+/// If the column's row stride is not 1 (see the [`PreferenceOperator`] docs).
+pub fn column<'a>(m: MatRef<'a, f64>, j: usize) -> &'a [f64] {
+    m.col(j)
+        .try_as_col_major()
+        .expect("operator batch columns must be contiguous (row stride 1)")
+        .as_slice()
+}
+
+/// The columns of a batch as mutable slices, in order.
+///
+/// # Panics
+/// If the row stride is not 1 (see the [`PreferenceOperator`] docs).
+pub fn columns_mut<'a>(m: MatMut<'a, f64>) -> impl ExactSizeIterator<Item = &'a mut [f64]> {
+    m.col_iter_mut().map(|c| {
+        c.try_as_col_major_mut()
+            .expect("operator batch columns must be contiguous (row stride 1)")
+            .as_slice_mut()
+    })
+}
+
+/// Checks the shapes of an apply (`n × k` in, `n × k` out).
+///
+/// # Panics
+/// If they disagree.
+#[track_caller]
+pub fn check_shapes(n: usize, out: &MatMut<'_, f64>, rhs: &MatRef<'_, f64>) {
+    assert!(
+        rhs.nrows() == n && out.nrows() == n && out.ncols() == rhs.ncols(),
+        "operator apply: P is {n} x {n}, rhs is {} x {}, out is {} x {}",
+        rhs.nrows(),
+        rhs.ncols(),
+        out.nrows(),
+        out.ncols()
+    );
+}
+
+/// A vector as an `n × 1` batch.
+pub fn as_batch(x: &[f64]) -> MatRef<'_, f64> {
+    faer::ColRef::from_slice(x).as_mat()
+}
+
+/// A mutable vector as an `n × 1` batch.
+pub fn as_batch_mut(x: &mut [f64]) -> MatMut<'_, f64> {
+    faer::ColMut::from_slice_mut(x).as_mat_mut()
+}
+
+thread_local! {
+    /// Per-thread scratch of [`apply_vec`] and [`apply_cols`], grown on demand.
+    static SCRATCH: std::cell::RefCell<MemBuffer> =
+        std::cell::RefCell::new(MemBuffer::new(StackReq::EMPTY));
+}
+
+/// Runs `f` on a stack that holds `req`: this thread's cached buffer (grown when too small),
+/// or a fresh one when the cached buffer is already in use (an operator applying another
+/// through these helpers).
+pub fn with_scratch<R>(req: StackReq, f: impl FnOnce(&mut MemStack) -> R) -> R {
+    let mut f = Some(f);
+    let cached = SCRATCH.with(|cell| {
+        let mut buf = cell.try_borrow_mut().ok()?;
+        if !MemStack::new(&mut buf).can_hold(req) {
+            *buf = MemBuffer::new(req);
+        }
+        Some((f.take().expect("once"))(MemStack::new(&mut buf)))
+    });
+    match cached {
+        Some(r) => r,
+        None => {
+            let mut buf = MemBuffer::new(req);
+            (f.take().expect("once"))(MemStack::new(&mut buf))
+        }
+    }
+}
+
+/// `out = P x` for one vector (the `k = 1` apply), its scratch taken from a per-thread buffer
+/// reused across calls (allocated once per thread and size, not per apply).
+///
+/// # Panics
+/// If `x` or `out` does not have length `n()`.
+pub fn apply_vec(op: &(impl PreferenceOperator + ?Sized), x: &[f64], out: &mut [f64]) {
+    with_scratch(op.apply_scratch(1), |stack| {
+        op.apply(as_batch_mut(out), as_batch(x), stack)
+    });
+}
+
+/// `outs[v] = P xs[v]` for vectors held apart: copies them into one `n × k` matrix, applies
+/// once, copies the products out (the bits of [`apply_vec`] on each).
+///
+/// # Panics
+/// If the counts or lengths disagree.
+pub fn apply_cols(op: &(impl PreferenceOperator + ?Sized), xs: &[&[f64]], outs: &mut [&mut [f64]]) {
+    let (n, k) = (op.n(), xs.len());
+    assert_eq!(
+        outs.len(),
+        k,
+        "apply_cols: {k} vectors but {} outputs",
+        outs.len()
+    );
+    let mut x = faer::Mat::<f64>::zeros(n, k);
+    for (v, xv) in xs.iter().enumerate() {
+        assert_eq!(
+            xv.len(),
+            n,
+            "apply_cols: vector {v} has length {}",
+            xv.len()
+        );
+        x.col_mut(v)
+            .try_as_col_major_mut()
+            .expect("faer::Mat columns are contiguous")
+            .as_slice_mut()
+            .copy_from_slice(xv);
+    }
+    let mut y = faer::Mat::<f64>::zeros(n, k);
+    with_scratch(op.apply_scratch(k), |stack| {
+        op.apply(y.as_mut(), x.as_ref(), stack)
+    });
+    for (v, o) in outs.iter_mut().enumerate() {
+        o.copy_from_slice(column(y.as_ref(), v));
     }
 }
 
 /// The payoff vector `g(π) = P π` for `π = exp(θ)`; `scratch` holds `π`.
 pub fn payoff(op: &dyn PreferenceOperator, theta: &[f64], scratch: &mut [f64], out: &mut [f64]) {
     crate::kernels::vector::exp_into(theta, scratch);
-    op.apply(scratch, out);
+    apply_vec(op, scratch, out);
 }
 
 /// Opens a game file (a `.npy` matrix or a nashmp container of any layout), checks its header

@@ -11,7 +11,10 @@
 //! count), each with its own column accumulator; accumulators are combined in group order, so
 //! results are bit-identical for any number of threads.
 
-use super::PreferenceOperator;
+use super::{
+    check_shapes, column, columns_mut, Info, MatMut, MatRef, MemStack, PreferenceOperator,
+    StackReq, Structure,
+};
 use crate::error::{Error, Result};
 use crate::io::container::{Elem, TILE, U16_ONE};
 use crate::io::mmap::Mapped;
@@ -57,6 +60,14 @@ fn groups(nt: usize) -> Vec<Range<usize>> {
         out.push(start..nt);
     }
     out
+}
+
+/// One group's share of an apply's workspace.
+struct GroupScratch<'a> {
+    y: &'a mut [f64],
+    col: &'a mut [f64],
+    yt: &'a mut [f32],
+    zt: &'a mut [f32],
 }
 
 /// A packed preference matrix mapped from a container file.
@@ -125,63 +136,111 @@ impl PackedGame {
         }
     }
 
+    /// The workspace of one pass of [`PackedGame::apply_typed`] over `k ≤ MAX_BATCH` vectors.
+    fn pass_scratch(&self, k: usize) -> StackReq {
+        let (nt, npad) = (self.nt, self.nt * TILE);
+        let sums: usize = self
+            .groups
+            .iter()
+            .map(|g| g.len() * TILE + (nt - g.start) * TILE)
+            .sum();
+        let g = self.groups.len();
+        StackReq::all_of(&[
+            StackReq::new::<f32>(k * npad),
+            StackReq::new::<f64>(k * nt),
+            StackReq::new::<f64>(k * sums),
+            StackReq::new::<f32>(2 * k * TILE * g),
+            StackReq::new::<GroupScratch<'static>>(g),
+        ])
+    }
+
     /// `outs[v] = P xs[v]` in one pass over the tiles: each tile is read from memory once and
     /// serves every vector (its row blocks stay in L1 across them). Each vector's sums are the
     /// same operations in the same order whatever `k`, so its product is the bits of its single
-    /// apply.
-    fn apply_typed<T: TileElem>(&self, xs: &[&[f64]], outs: &mut [&mut [f64]]) {
+    /// apply. The workspace ([`PackedGame::pass_scratch`]) comes from `stack`.
+    fn apply_typed<T: TileElem>(
+        &self,
+        xs: &[&[f64]],
+        outs: &mut [&mut [f64]],
+        stack: &mut MemStack,
+    ) {
         let (n, nt, k) = (self.n, self.nt, xs.len());
         let npad = nt * TILE;
         let isa = self.isa;
         let scale = self.scale();
-        let xf: Vec<Vec<f32>> = xs
-            .iter()
-            .map(|x| {
-                let mut v = vec![0.0f32; npad];
-                v[..n]
-                    .iter_mut()
-                    .zip(x.iter())
-                    .for_each(|(a, &b)| *a = b as f32);
-                v
-            })
-            .collect();
-        // Σ x over each tile row, in f64 (the `1 − P` of the mirrored tiles): [v][tile row].
-        let block_sum: Vec<Vec<f64>> = xs
-            .iter()
-            .map(|x| {
-                (0..nt)
-                    .map(|t| x[t * TILE..((t + 1) * TILE).min(n)].iter().sum())
-                    .collect()
-            })
-            .collect();
-        // Per group: (row results, column accumulators), vector v at v × their length.
-        let parts: Vec<(Vec<f64>, Vec<f64>)> = self
+        let (mut xf, stack) = stack.make_with(k * npad, |_| 0.0f32);
+        for (v, x) in xf.chunks_mut(npad).zip(xs) {
+            v[..n]
+                .iter_mut()
+                .zip(x.iter())
+                .for_each(|(a, &b)| *a = b as f32);
+        }
+        let xf = &*xf;
+        // Σ x over each tile row, in f64 (the `1 − P` of the mirrored tiles): [v × nt + tile row].
+        let (mut block_sum, stack) = stack.make_with(k * nt, |_| 0.0f64);
+        for (bs, x) in block_sum.chunks_mut(nt).zip(xs) {
+            for (t, b) in bs.iter_mut().enumerate() {
+                *b = x[t * TILE..((t + 1) * TILE).min(n)].iter().sum();
+            }
+        }
+        let block_sum = &*block_sum;
+        // Per group: (row results, column accumulators, tile outputs), vector v at v × their
+        // length.
+        let sums: usize = self
             .groups
+            .iter()
+            .map(|g| g.len() * TILE + (nt - g.start) * TILE)
+            .sum();
+        let (mut sum_buf, stack) = stack.make_with(k * sums, |_| 0.0f64);
+        let (mut tile_buf, stack) = stack.make_with(2 * k * TILE * self.groups.len(), |_| 0.0f32);
+        let mut sum_rest = &mut sum_buf[..];
+        let mut tile_rest = &mut tile_buf[..];
+        let (mut parts, _) = stack.collect(self.groups.iter().map(|g| {
+            let (ylen, clen) = (g.len() * TILE, (nt - g.start) * TILE);
+            let (y, rest) = std::mem::take(&mut sum_rest).split_at_mut(k * ylen);
+            let (col, rest) = rest.split_at_mut(k * clen);
+            sum_rest = rest;
+            let (yt, rest) = std::mem::take(&mut tile_rest).split_at_mut(k * TILE);
+            let (zt, rest) = rest.split_at_mut(k * TILE);
+            tile_rest = rest;
+            GroupScratch { y, col, yt, zt }
+        }));
+        assert_eq!(parts.len(), self.groups.len(), "scratch too small");
+        self.groups
             .par_iter()
-            .map(|g| {
-                let (ylen, clen) = (g.len() * TILE, (nt - g.start) * TILE);
-                let mut y = vec![0.0f64; k * ylen];
-                let mut col = vec![0.0f64; k * clen];
-                let (mut yt, mut zt) = (vec![0.0f32; k * TILE], vec![0.0f32; k * TILE]);
-                let (mut xi, mut xj): (Vec<&[f32]>, Vec<&[f32]>) = (Vec::new(), Vec::new());
+            .zip(parts.par_iter_mut())
+            .for_each(|(g, part)| {
+                let GroupScratch { y, col, yt, zt } = part;
+                let clen = (nt - g.start) * TILE;
+                let ylen = g.len() * TILE;
                 for ti in g.clone() {
-                    xi.clear();
-                    xi.extend(xf.iter().map(|x| &x[ti * TILE..(ti + 1) * TILE]));
+                    let xi: [&[f32]; MAX_BATCH] = std::array::from_fn(|v| {
+                        if v < k {
+                            &xf[v * npad + ti * TILE..v * npad + (ti + 1) * TILE]
+                        } else {
+                            &[]
+                        }
+                    });
                     let y0 = (ti - g.start) * TILE;
                     for tj in ti..nt {
-                        xj.clear();
-                        xj.extend(xf.iter().map(|x| &x[tj * TILE..(tj + 1) * TILE]));
+                        let xj: [&[f32]; MAX_BATCH] = std::array::from_fn(|v| {
+                            if v < k {
+                                &xf[v * npad + tj * TILE..v * npad + (tj + 1) * TILE]
+                            } else {
+                                &[]
+                            }
+                        });
                         yt.fill(0.0);
                         let t = self.tile::<T>(ti, tj);
                         if tj == ti {
-                            T::tile_batch(t, &xi, &xj, &mut yt, None, isa);
+                            T::tile_batch(t, &xi[..k], &xj[..k], yt, None, isa);
                         } else {
                             zt.fill(0.0);
-                            T::tile_batch(t, &xi, &xj, &mut yt, Some(&mut zt), isa);
+                            T::tile_batch(t, &xi[..k], &xj[..k], yt, Some(&mut **zt), isa);
                             let c0 = (tj - g.start) * TILE;
                             for v in 0..k {
                                 let cv = &mut col[v * clen + c0..v * clen + c0 + TILE];
-                                let bs = block_sum[v][ti];
+                                let bs = block_sum[v * nt + ti];
                                 for (c, z) in cv.iter_mut().zip(&zt[v * TILE..(v + 1) * TILE]) {
                                     *c += bs - *z as f64 * scale;
                                 }
@@ -195,21 +254,20 @@ impl PackedGame {
                         }
                     }
                 }
-                (y, col)
-            })
-            .collect();
+            });
         let groups = &self.groups;
+        let parts = &*parts;
         for (v, out) in outs.iter_mut().enumerate() {
             out.par_chunks_mut(TILE).enumerate().for_each(|(t, o)| {
                 let gi = groups.partition_point(|g| g.end <= t);
                 let g = &groups[gi];
                 let ylen = g.len() * TILE;
-                let yrow = &parts[gi].0[v * ylen + (t - g.start) * TILE..];
+                let yrow = &parts[gi].y[v * ylen + (t - g.start) * TILE..];
                 for (kk, val) in o.iter_mut().enumerate() {
                     let mut s = yrow[kk];
-                    for (h, (_, col)) in groups.iter().zip(parts.iter()).take(gi + 1) {
+                    for (h, p) in groups.iter().zip(parts.iter()).take(gi + 1) {
                         let clen = (nt - h.start) * TILE;
-                        s += col[v * clen + (t - h.start) * TILE + kk];
+                        s += p.col[v * clen + (t - h.start) * TILE + kk];
                     }
                     *val = s;
                 }
@@ -290,23 +348,34 @@ impl PreferenceOperator for PackedGame {
         self.n
     }
 
-    fn apply(&self, x: &[f64], out: &mut [f64]) {
-        self.apply_batch(&[x], &mut [out]);
-    }
-
-    /// One pass over the tiles for up to [`MAX_BATCH`] vectors (more: several passes); every
-    /// vector's product is the bits of its single apply.
-    fn apply_batch(&self, xs: &[&[f64]], outs: &mut [&mut [f64]]) {
-        assert_eq!(xs.len(), outs.len());
-        assert!(xs.iter().all(|x| x.len() == self.n));
-        assert!(outs.iter().all(|o| o.len() == self.n));
-        for (xc, oc) in xs.chunks(MAX_BATCH).zip(outs.chunks_mut(MAX_BATCH)) {
+    /// One pass over the tiles for up to [`MAX_BATCH`] columns (more: several passes); every
+    /// column's product is the bits of its single apply.
+    fn apply(&self, out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, stack: &mut MemStack) {
+        check_shapes(self.n, &out, &rhs);
+        let k = rhs.ncols();
+        let mut outs = columns_mut(out);
+        for c0 in (0..k).step_by(MAX_BATCH) {
+            let m = (k - c0).min(MAX_BATCH);
+            let xs: [&[f64]; MAX_BATCH] =
+                std::array::from_fn(|v| if v < m { column(rhs, c0 + v) } else { &[] });
+            let mut os: [&mut [f64]; MAX_BATCH] = std::array::from_fn(|v| {
+                if v < m {
+                    outs.next().expect("k columns")
+                } else {
+                    &mut []
+                }
+            });
+            let (xs, os) = (&xs[..m], &mut os[..m]);
             match self.elem {
-                Elem::F32 => self.apply_typed::<f32>(xc, oc),
-                Elem::F64 => self.apply_typed::<f64>(xc, oc),
-                Elem::U16 => self.apply_typed::<u16>(xc, oc),
+                Elem::F32 => self.apply_typed::<f32>(xs, os, stack),
+                Elem::F64 => self.apply_typed::<f64>(xs, os, stack),
+                Elem::U16 => self.apply_typed::<u16>(xs, os, stack),
             }
         }
+    }
+
+    fn apply_scratch(&self, k: usize) -> StackReq {
+        self.pass_scratch(k.min(MAX_BATCH))
     }
 
     fn entry(&self, i: usize, j: usize) -> f64 {
@@ -339,22 +408,20 @@ impl PreferenceOperator for PackedGame {
         }
     }
 
-    fn layout(&self) -> String {
-        format!("packed {}", self.elem.name())
-    }
-
-    fn stored_bytes(&self) -> u64 {
-        (stored_tiles(self.nt) * TILE_ELEMS * self.elem.size()) as u64
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "packed {} {}x{} ({} bytes) from {}",
-            self.elem.name(),
-            self.n,
-            self.n,
-            self.stored_bytes(),
-            self.path.display()
-        )
+    fn info(&self) -> Info<'_> {
+        let stored_bytes = (stored_tiles(self.nt) * TILE_ELEMS * self.elem.size()) as u64;
+        Info {
+            layout: format!("packed {}", self.elem.name()),
+            stored_bytes,
+            description: format!(
+                "packed {} {}x{} ({} bytes) from {}",
+                self.elem.name(),
+                self.n,
+                self.n,
+                stored_bytes,
+                self.path.display()
+            ),
+            structure: Structure::None,
+        }
     }
 }

@@ -17,7 +17,10 @@
 //! is the unsharded one and the bits are equal.
 
 use super::packed::{stored_tiles, tile_of_ordinal, tile_ordinal};
-use super::{DenseGame, PreferenceOperator};
+use super::{
+    check_shapes, column, columns_mut, DenseGame, Info, MatMut, MatRef, MemStack,
+    PreferenceOperator, StackReq, Structure,
+};
 use crate::error::{Error, Result};
 use crate::io::container::{Elem, Layout, TILE, U16_ONE};
 use crate::io::mmap::Mapped;
@@ -28,7 +31,6 @@ use crate::kernels::tile::{tile_index, TileElem, TILE_ELEMS};
 use rayon::prelude::*;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 /// Rows per dot-product call and per parallel task (as `kernels::matvec`; the result does not
 /// depend on them).
@@ -81,13 +83,21 @@ impl DenseShard {
     ///
     /// # Panics
     /// If `x.len() != n` or `out.len()` is not the number of rows.
-    pub fn apply_rows(&self, x: &[f64], out: &mut [f64]) {
+    pub fn apply_rows(&self, x: &[f64], out: &mut [f64], stack: &mut MemStack) {
         assert_eq!(x.len(), self.n);
         assert_eq!(out.len(), self.rows.len());
         match self.elem {
-            Elem::F32 => rows_matvec(self.slice::<f32>(), x, out, self.simd),
-            Elem::F64 => rows_matvec(self.slice::<f64>(), x, out, self.simd),
-            Elem::U16 => rows_matvec(self.slice::<u16>(), x, out, self.simd),
+            Elem::F32 => rows_matvec(self.slice::<f32>(), x, out, self.simd, stack),
+            Elem::F64 => rows_matvec(self.slice::<f64>(), x, out, self.simd, stack),
+            Elem::U16 => rows_matvec(self.slice::<u16>(), x, out, self.simd, stack),
+        }
+    }
+
+    /// The workspace of [`DenseShard::apply_rows`]: the converted vector.
+    pub fn apply_rows_scratch(&self) -> StackReq {
+        match self.elem {
+            Elem::F64 => StackReq::new::<f64>(self.n),
+            Elem::F32 | Elem::U16 => StackReq::new::<f32>(self.n),
         }
     }
 
@@ -162,10 +172,14 @@ impl DenseShard {
 
 /// `out = P_rows x` for `out.len()` consecutive rows of length `x.len()` stored in `p`, summed
 /// exactly as `kernels::matvec::matvec` sums each row.
-fn rows_matvec<T: Element>(p: &[T], x: &[f64], out: &mut [f64], simd: bool) {
+fn rows_matvec<T: Element>(p: &[T], x: &[f64], out: &mut [f64], simd: bool, stack: &mut MemStack) {
     let n = x.len();
     assert_eq!(p.len(), out.len() * n, "shard length");
-    let xs: Vec<T::X> = x.iter().map(|&v| T::convert_x(v)).collect();
+    let (mut xs, _) = stack.make_with(n, |_| T::X::default());
+    xs.iter_mut()
+        .zip(x)
+        .for_each(|(a, &b)| *a = T::convert_x(b));
+    let xs = &*xs;
     let simd = if simd { Isa::best() } else { Isa::Scalar };
     let task = |(t, chunk): (usize, &mut [f64])| {
         let r0 = t * TASK_ROWS;
@@ -173,7 +187,7 @@ fn rows_matvec<T: Element>(p: &[T], x: &[f64], out: &mut [f64], simd: bool) {
         while r + ROWS <= chunk.len() {
             let i = r0 + r;
             let rows: [&[T]; ROWS] = std::array::from_fn(|k| &p[(i + k) * n..(i + k + 1) * n]);
-            let v = T::dot_rows::<ROWS>(rows, &xs, simd);
+            let v = T::dot_rows::<ROWS>(rows, xs, simd);
             for k in 0..ROWS {
                 chunk[r + k] = v[k] * T::SCALE;
             }
@@ -181,7 +195,7 @@ fn rows_matvec<T: Element>(p: &[T], x: &[f64], out: &mut [f64], simd: bool) {
         }
         while r < chunk.len() {
             let i = r0 + r;
-            chunk[r] = T::dot_rows::<1>([&p[i * n..(i + 1) * n]], &xs, simd)[0] * T::SCALE;
+            chunk[r] = T::dot_rows::<1>([&p[i * n..(i + 1) * n]], xs, simd)[0] * T::SCALE;
             r += 1;
         }
     };
@@ -227,7 +241,6 @@ pub struct PackedShard {
     path: PathBuf,
     simd: bool,
     groups: Vec<Range<usize>>,
-    scratch: Mutex<Vec<Vec<f64>>>,
 }
 
 impl PackedShard {
@@ -235,10 +248,6 @@ impl PackedShard {
         map.advise_sequential();
         let nt = n.div_ceil(TILE);
         let groups = groups_in(tile_rows.clone(), nt);
-        let scratch = groups
-            .iter()
-            .map(|g| vec![0.0; (nt - g.start) * TILE])
-            .collect();
         PackedShard {
             n,
             nt,
@@ -248,7 +257,6 @@ impl PackedShard {
             path: path.into(),
             simd: true,
             groups,
-            scratch: Mutex::new(scratch),
         }
     }
 
@@ -302,43 +310,70 @@ impl PackedShard {
     ///
     /// # Panics
     /// If `x.len() != n` or `out.len() != partial_len()`.
-    pub fn partial(&self, x: &[f64], out: &mut [f64]) {
+    pub fn partial(&self, x: &[f64], out: &mut [f64], stack: &mut MemStack) {
         assert_eq!(x.len(), self.n);
         assert_eq!(out.len(), self.partial_len());
         match self.elem {
-            Elem::F32 => self.partial_typed::<f32>(x, out),
-            Elem::F64 => self.partial_typed::<f64>(x, out),
-            Elem::U16 => self.partial_typed::<u16>(x, out),
+            Elem::F32 => self.partial_typed::<f32>(x, out, stack),
+            Elem::F64 => self.partial_typed::<f64>(x, out, stack),
+            Elem::U16 => self.partial_typed::<u16>(x, out, stack),
         }
+    }
+
+    /// The workspace of [`PackedShard::partial`]: the `f32` vector, the tile-row sums and each
+    /// group's row results and column accumulators.
+    pub fn partial_scratch(&self) -> StackReq {
+        let nt = self.nt;
+        let sums: usize = self
+            .groups
+            .iter()
+            .map(|g| g.len() * TILE + (nt - g.start) * TILE)
+            .sum();
+        StackReq::all_of(&[
+            StackReq::new::<f32>(nt * TILE),
+            StackReq::new::<f64>(nt),
+            StackReq::new::<f64>(sums),
+            StackReq::new::<(&mut [f64], &mut [f64])>(self.groups.len()),
+        ])
     }
 
     /// The loop of `PackedGame::apply` over this shard's tile rows (same terms, same order
     /// within a group).
-    fn partial_typed<T: TileElem>(&self, x: &[f64], out: &mut [f64]) {
+    fn partial_typed<T: TileElem>(&self, x: &[f64], out: &mut [f64], stack: &mut MemStack) {
         let (n, nt) = (self.n, self.nt);
         let a = self.tile_rows.start;
         let npad = nt * TILE;
         let simd = if self.simd { Isa::best() } else { Isa::Scalar };
         let scale = self.scale();
-        let mut xs = vec![0.0f32; npad];
+        let (mut xs, stack) = stack.make_with(npad, |_| 0.0f32);
         xs[..n].iter_mut().zip(x).for_each(|(a, &b)| *a = b as f32);
-        let block_sum: Vec<f64> = (0..nt)
-            .map(|t| {
-                if self.tile_rows.contains(&t) {
-                    x[t * TILE..((t + 1) * TILE).min(n)].iter().sum()
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let mut scratch = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
-        let ys: Vec<Vec<f64>> = self
+        let xs = &*xs;
+        let (mut block_sum, stack) = stack.make_with(nt, |_| 0.0f64);
+        for (t, b) in block_sum.iter_mut().enumerate() {
+            if self.tile_rows.contains(&t) {
+                *b = x[t * TILE..((t + 1) * TILE).min(n)].iter().sum();
+            }
+        }
+        let block_sum = &*block_sum;
+        // Per group: its row results and its column accumulators, zeroed.
+        let sums: usize = self
             .groups
+            .iter()
+            .map(|g| g.len() * TILE + (nt - g.start) * TILE)
+            .sum();
+        let (mut buf, stack) = stack.make_with(sums, |_| 0.0f64);
+        let mut rest = &mut buf[..];
+        let (mut parts, _) = stack.collect(self.groups.iter().map(|g| {
+            let (y, r) = std::mem::take(&mut rest).split_at_mut(g.len() * TILE);
+            let (col, r) = r.split_at_mut((nt - g.start) * TILE);
+            rest = r;
+            (y, col)
+        }));
+        assert_eq!(parts.len(), self.groups.len(), "scratch too small");
+        self.groups
             .par_iter()
-            .zip(scratch.par_iter_mut())
-            .map(|(g, col)| {
-                col.iter_mut().for_each(|v| *v = 0.0);
-                let mut y = vec![0.0f64; g.len() * TILE];
+            .zip(parts.par_iter_mut())
+            .for_each(|(g, (y, col))| {
                 let (mut yt, mut zt) = ([0.0f32; TILE], [0.0f32; TILE]);
                 for ti in g.clone() {
                     let xi = &xs[ti * TILE..(ti + 1) * TILE];
@@ -362,20 +397,18 @@ impl PackedShard {
                         }
                     }
                 }
-                y
-            })
-            .collect();
-        let (groups, scratch) = (&self.groups, &*scratch);
+            });
+        let (groups, parts) = (&self.groups, &*parts);
         let own_end = self.tile_rows.end;
         out.par_chunks_mut(TILE).enumerate().for_each(|(k, o)| {
             let t = a + k;
             if t < own_end {
                 let gi = groups.partition_point(|g| g.end <= t);
                 let g = &groups[gi];
-                let yrow = &ys[gi][(t - g.start) * TILE..];
+                let yrow = &parts[gi].0[(t - g.start) * TILE..];
                 for (k, v) in o.iter_mut().enumerate() {
                     let mut s = yrow[k];
-                    for (h, col) in groups.iter().zip(scratch.iter()).take(gi + 1) {
+                    for (h, (_, col)) in groups.iter().zip(parts.iter()).take(gi + 1) {
                         s += col[(t - h.start) * TILE + k];
                     }
                     *v = s;
@@ -383,7 +416,7 @@ impl PackedShard {
             } else {
                 for (k, v) in o.iter_mut().enumerate() {
                     let mut s = 0.0;
-                    for (h, col) in groups.iter().zip(scratch.iter()) {
+                    for (h, (_, col)) in groups.iter().zip(parts.iter()) {
                         s += col[(t - h.start) * TILE + k];
                     }
                     *v = s;
@@ -533,33 +566,52 @@ impl PreferenceOperator for ShardedGame {
         self.n
     }
 
-    fn apply(&self, x: &[f64], out: &mut [f64]) {
-        assert_eq!(x.len(), self.n);
-        assert_eq!(out.len(), self.n);
-        match self.layout {
-            Layout::Dense => {
-                for s in &self.shards {
-                    let Shard::Dense(d) = s else { unreachable!() };
-                    d.apply_rows(x, &mut out[d.rows()]);
+    /// Column by column, shard by shard (packed: the shards' partial products added in shard
+    /// order into the output).
+    fn apply(&self, out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, stack: &mut MemStack) {
+        check_shapes(self.n, &out, &rhs);
+        for (v, out) in columns_mut(out).enumerate() {
+            let x = column(rhs, v);
+            match self.layout {
+                Layout::Dense => {
+                    for s in &self.shards {
+                        let Shard::Dense(d) = s else { unreachable!() };
+                        d.apply_rows(x, &mut out[d.rows()], stack);
+                    }
                 }
-            }
-            _ => {
-                let mut partial = Vec::new();
-                for (k, s) in self.shards.iter().enumerate() {
-                    let Shard::Packed(p) = s else { unreachable!() };
-                    partial.resize(p.partial_len(), 0.0);
-                    p.partial(x, &mut partial);
-                    let dst = &mut out[p.rows().start..];
-                    if k == 0 {
-                        dst.copy_from_slice(&partial);
-                    } else {
-                        for (o, v) in dst.iter_mut().zip(&partial) {
-                            *o += *v;
+                _ => {
+                    for (k, s) in self.shards.iter().enumerate() {
+                        let Shard::Packed(p) = s else { unreachable!() };
+                        let (mut partial, stack) = stack.make_with(p.partial_len(), |_| 0.0f64);
+                        p.partial(x, &mut partial, stack);
+                        let dst = &mut out[p.rows().start..];
+                        if k == 0 {
+                            dst.copy_from_slice(&partial);
+                        } else {
+                            for (o, v) in dst.iter_mut().zip(partial.iter()) {
+                                *o += *v;
+                            }
                         }
                     }
                 }
             }
         }
+    }
+
+    fn apply_scratch(&self, _k: usize) -> StackReq {
+        StackReq::any_of(
+            &self
+                .shards
+                .iter()
+                .map(|s| match s {
+                    Shard::Dense(d) => d.apply_rows_scratch(),
+                    Shard::Packed(p) => StackReq::all_of(&[
+                        StackReq::new::<f64>(p.partial_len()),
+                        p.partial_scratch(),
+                    ]),
+                })
+                .collect::<Vec<_>>(),
+        )
     }
 
     fn entry(&self, i: usize, j: usize) -> f64 {
@@ -604,31 +656,28 @@ impl PreferenceOperator for ShardedGame {
         Ok(())
     }
 
-    fn layout(&self) -> String {
-        format!(
+    fn info(&self) -> Info<'_> {
+        let layout = format!(
             "{} {}",
             match self.layout {
                 Layout::Dense => "dense",
                 _ => "packed",
             },
             self.elem.name()
-        )
-    }
-
-    fn stored_bytes(&self) -> u64 {
-        self.set.manifest.shards.iter().map(|s| s.bytes).sum()
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "{} {}x{} ({} bytes) in {} shards from {}",
-            self.layout(),
-            self.n,
-            self.n,
-            self.stored_bytes(),
-            self.shards.len(),
-            self.set.manifest_path.display()
-        )
+        );
+        let stored_bytes = self.set.manifest.shards.iter().map(|s| s.bytes).sum();
+        Info {
+            description: format!(
+                "{layout} {}x{} ({stored_bytes} bytes) in {} shards from {}",
+                self.n,
+                self.n,
+                self.shards.len(),
+                self.set.manifest_path.display()
+            ),
+            layout,
+            stored_bytes,
+            structure: Structure::None,
+        }
     }
 }
 
@@ -680,11 +729,11 @@ mod tests {
             let whole = unsharded(t.path(), n, Layout::Dense, elem);
             let x = x_of(n);
             let mut want = vec![0.0; n];
-            whole.apply(&x, &mut want);
+            crate::game::apply_vec(&*whole, &x, &mut want);
             for r in 1..=4 {
                 let g = sharded(t.path(), n, Layout::Dense, elem, r);
                 let mut got = vec![0.0; n];
-                g.apply(&x, &mut got);
+                crate::game::apply_vec(&g, &x, &mut got);
                 let same = want
                     .iter()
                     .zip(&got)
@@ -704,12 +753,12 @@ mod tests {
             let whole = unsharded(t.path(), n, Layout::Packed, elem);
             let x = x_of(n);
             let mut want = vec![0.0; n];
-            whole.apply(&x, &mut want);
+            crate::game::apply_vec(&*whole, &x, &mut want);
             let bound = packed_reassociation_bound(n, &x);
             for r in [1, 2, 3, 5] {
                 let g = sharded(t.path(), n, Layout::Packed, elem, r);
                 let mut got = vec![0.0; n];
-                g.apply(&x, &mut got);
+                crate::game::apply_vec(&g, &x, &mut got);
                 let worst = want
                     .iter()
                     .zip(&got)
@@ -721,7 +770,7 @@ mod tests {
                 assert!(worst <= bound, "{elem:?} r={r}: {worst:e} > {bound:e}");
                 // Repeatable.
                 let mut again = vec![0.0; n];
-                g.apply(&x, &mut again);
+                crate::game::apply_vec(&g, &x, &mut again);
                 assert!(got
                     .iter()
                     .zip(&again)

@@ -6,7 +6,10 @@
 //! Both are skew-consistent by construction; their reductions use fixed chunks, so results do
 //! not depend on the thread count.
 
-use super::PreferenceOperator;
+use super::{
+    check_shapes, column, columns_mut, Classes, Factors, Info, MatMut, MatRef, MemStack,
+    PreferenceOperator, StackReq, Structure,
+};
 use crate::error::{Error, Result};
 use crate::io::container::TypeWidth;
 use crate::io::mmap::Mapped;
@@ -53,18 +56,11 @@ impl LowRankGame {
     }
 }
 
-/// Per fixed chunk of [`CHUNK`] entries, that chunk of every output (so one parallel task
-/// writes one chunk of all of them).
-fn output_chunks<'o>(n: usize, outs: &'o mut [&mut [f64]]) -> Vec<Vec<&'o mut [f64]>> {
-    let mut by_chunk: Vec<Vec<&mut [f64]>> = (0..n.div_ceil(CHUNK))
-        .map(|_| Vec::with_capacity(outs.len()))
-        .collect();
-    for o in outs.iter_mut() {
-        for (c, part) in o.chunks_mut(CHUNK).enumerate() {
-            by_chunk[c].push(part);
-        }
-    }
-    by_chunk
+/// The reduction buffers of a low-rank apply over `m` vectors: the per-chunk sums
+/// (`⌈n / CHUNK⌉ · m · (2r + 1)`) and their totals (`m · (2r + 1)`).
+struct Sums<'a> {
+    parts: &'a mut [f64],
+    dots: &'a mut [f64],
 }
 
 /// The low-rank product of any rank `r` (the fallback above rank 8): `Σx`, `a_k·x`, `b_k·x` in
@@ -75,28 +71,32 @@ fn low_rank_apply_any(
     a: &[&[f64]],
     b: &[&[f64]],
     xs: &[&[f64]],
-    outs: &mut [&mut [f64]],
+    out: MatMut<'_, f64>,
+    s: Sums<'_>,
 ) {
     let (n, r, m) = (xs[0].len(), w.len(), xs.len());
     let per = 1 + 2 * r;
     // dots[v * per ..]: Σx, a_k·x, b_k·x of vector v.
-    let dots = vector::sums_by(n, m * per, |i, acc| {
-        for (v, x) in xs.iter().enumerate() {
-            let xi = x[i];
-            let acc = &mut acc[v * per..(v + 1) * per];
-            acc[0] += xi;
-            for k in 0..r {
-                acc[1 + k] += a[k][i] * xi;
-                acc[1 + r + k] += b[k][i] * xi;
+    let add = |lo: usize, hi: usize, acc: &mut [f64]| {
+        for i in lo..hi {
+            for (v, x) in xs.iter().enumerate() {
+                let xi = x[i];
+                let acc = &mut acc[v * per..(v + 1) * per];
+                acc[0] += xi;
+                for k in 0..r {
+                    acc[1 + k] += a[k][i] * xi;
+                    acc[1 + r + k] += b[k][i] * xi;
+                }
             }
         }
-    });
-    output_chunks(n, outs)
-        .into_par_iter()
+    };
+    vector::sums_by_chunk_in(n, m * per, add, s.parts, s.dots);
+    let dots = &*s.dots;
+    out.par_row_chunks_mut(CHUNK)
         .enumerate()
-        .for_each(|(c, parts)| {
+        .for_each(|(c, part)| {
             let lo = c * CHUNK;
-            for (v, o) in parts.into_iter().enumerate() {
+            for (v, o) in columns_mut(part).enumerate() {
                 let d = &dots[v * per..(v + 1) * per];
                 let (sx, ax, bx) = (d[0], &d[1..1 + r], &d[1 + r..]);
                 for (j, oi) in o.iter_mut().enumerate() {
@@ -120,11 +120,12 @@ fn low_rank_apply<const R: usize>(
     a: &[&[f64]],
     b: &[&[f64]],
     xs: &[&[f64]],
-    outs: &mut [&mut [f64]],
+    out: MatMut<'_, f64>,
+    s: Sums<'_>,
 ) {
     let (n, m) = (xs[0].len(), xs.len());
     let per = 1 + 2 * R;
-    let dots = vector::sums_by_chunk(n, m * per, |lo, hi, acc| {
+    let add = |lo: usize, hi: usize, acc: &mut [f64]| {
         let len = hi - lo;
         let ac: [&[f64]; R] = std::array::from_fn(|k| &a[k][lo..hi]);
         let bc: [&[f64]; R] = std::array::from_fn(|k| &b[k][lo..hi]);
@@ -148,13 +149,14 @@ fn low_rank_apply<const R: usize>(
                 acc[1 + R + k] += sb[k];
             }
         }
-    });
-    output_chunks(n, outs)
-        .into_par_iter()
+    };
+    vector::sums_by_chunk_in(n, m * per, add, s.parts, s.dots);
+    let dots = &*s.dots;
+    out.par_row_chunks_mut(CHUNK)
         .enumerate()
-        .for_each(|(c, parts)| {
+        .for_each(|(c, part)| {
             let lo = c * CHUNK;
-            for (v, o) in parts.into_iter().enumerate() {
+            for (v, o) in columns_mut(part).enumerate() {
                 let d = &dots[v * per..(v + 1) * per];
                 let sx = d[0];
                 let ax: [f64; R] = std::array::from_fn(|k| d[1 + k]);
@@ -178,35 +180,51 @@ impl PreferenceOperator for LowRankGame {
         self.n
     }
 
-    fn apply(&self, x: &[f64], out: &mut [f64]) {
-        self.apply_batch(&[x], &mut [out]);
-    }
-
-    /// One pass over the factors for every vector's `2r + 1` dot products, one pass to write
+    /// One pass over the factors for every column's `2r + 1` dot products, one pass to write
     /// every output: the factors (`2r` `f64` per action, the bulk of the traffic) are read twice
-    /// per batch instead of twice per vector. Each vector's sums run over the same fixed chunks
+    /// per batch instead of twice per vector. Each column's sums run over the same fixed chunks
     /// in the same order whatever the batch, so its product does not depend on the batch.
-    fn apply_batch(&self, xs: &[&[f64]], outs: &mut [&mut [f64]]) {
-        let (n, r, m) = (self.n, self.r, xs.len());
-        assert!(outs.len() == m);
-        assert!(xs.iter().all(|x| x.len() == n) && outs.iter().all(|o| o.len() == n));
-        let a: Vec<&[f64]> = (0..r).map(|k| self.a(k)).collect();
-        let b: Vec<&[f64]> = (0..r).map(|k| self.b(k)).collect();
-        let w = self.w();
+    fn apply(&self, out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, stack: &mut MemStack) {
+        check_shapes(self.n, &out, &rhs);
+        let (n, r, m) = (self.n, self.r, rhs.ncols());
         if m == 0 {
             return;
         }
+        let per = 1 + 2 * r;
+        let (a, stack) = stack.collect((0..r).map(|k| self.a(k)));
+        let (b, stack) = stack.collect((0..r).map(|k| self.b(k)));
+        let (xs, stack) = stack.collect((0..m).map(|v| column(rhs, v)));
+        let (mut parts, stack) = stack.make_with(n.div_ceil(CHUNK) * m * per, |_| 0.0f64);
+        let (mut dots, _) = stack.make_with(m * per, |_| 0.0f64);
+        assert!(
+            a.len() == r && b.len() == r && xs.len() == m,
+            "scratch too small"
+        );
+        let (a, b, xs, w) = (&*a, &*b, &*xs, self.w());
+        let s = Sums {
+            parts: &mut parts,
+            dots: &mut dots,
+        };
         match r {
-            1 => low_rank_apply::<1>(w, &a, &b, xs, outs),
-            2 => low_rank_apply::<2>(w, &a, &b, xs, outs),
-            3 => low_rank_apply::<3>(w, &a, &b, xs, outs),
-            4 => low_rank_apply::<4>(w, &a, &b, xs, outs),
-            5 => low_rank_apply::<5>(w, &a, &b, xs, outs),
-            6 => low_rank_apply::<6>(w, &a, &b, xs, outs),
-            7 => low_rank_apply::<7>(w, &a, &b, xs, outs),
-            8 => low_rank_apply::<8>(w, &a, &b, xs, outs),
-            _ => low_rank_apply_any(w, &a, &b, xs, outs),
+            1 => low_rank_apply::<1>(w, a, b, xs, out, s),
+            2 => low_rank_apply::<2>(w, a, b, xs, out, s),
+            3 => low_rank_apply::<3>(w, a, b, xs, out, s),
+            4 => low_rank_apply::<4>(w, a, b, xs, out, s),
+            5 => low_rank_apply::<5>(w, a, b, xs, out, s),
+            6 => low_rank_apply::<6>(w, a, b, xs, out, s),
+            7 => low_rank_apply::<7>(w, a, b, xs, out, s),
+            8 => low_rank_apply::<8>(w, a, b, xs, out, s),
+            _ => low_rank_apply_any(w, a, b, xs, out, s),
         }
+    }
+
+    fn apply_scratch(&self, k: usize) -> StackReq {
+        let per = 1 + 2 * self.r;
+        StackReq::all_of(&[
+            StackReq::new::<&[f64]>(2 * self.r + k),
+            StackReq::new::<f64>(self.n.div_ceil(CHUNK) * k * per),
+            StackReq::new::<f64>(k * per),
+        ])
     }
 
     fn entry(&self, i: usize, j: usize) -> f64 {
@@ -259,8 +277,13 @@ impl PreferenceOperator for LowRankGame {
         Ok(())
     }
 
-    /// `φ = (a_1..a_r, b_1..b_r)`, `M = [[0, W], [−W, 0]]`, `W = diag(w)` (MATH.md §8).
-    fn factors(&self) -> Option<(Vec<&[f64]>, Vec<f64>)> {
+    fn precision(&self) -> f64 {
+        1e-15
+    }
+
+    /// The structure: `φ = (a_1..a_r, b_1..b_r)`, `M = [[0, W], [−W, 0]]`, `W = diag(w)`
+    /// (docs/math.md §8).
+    fn info(&self) -> Info<'_> {
         let r = self.r;
         let mut cols: Vec<&[f64]> = (0..r).map(|k| self.a(k)).collect();
         cols.extend((0..r).map(|k| self.b(k)));
@@ -270,27 +293,20 @@ impl PreferenceOperator for LowRankGame {
             m[k * d + r + k] = w;
             m[(r + k) * d + k] = -w;
         }
-        Some((cols, m))
-    }
-
-    fn precision(&self) -> f64 {
-        1e-15
-    }
-    fn layout(&self) -> String {
-        format!("low-rank (r = {})", self.r)
-    }
-    fn stored_bytes(&self) -> u64 {
-        ((2 * self.r * self.n + self.r) * 8) as u64
-    }
-    fn describe(&self) -> String {
-        format!(
-            "low-rank r={} {}x{} ({} bytes) from {}",
-            self.r,
-            self.n,
-            self.n,
-            self.stored_bytes(),
-            self.path.display()
-        )
+        let stored_bytes = ((2 * self.r * self.n + self.r) * 8) as u64;
+        Info {
+            layout: format!("low-rank (r = {})", self.r),
+            stored_bytes,
+            description: format!(
+                "low-rank r={} {}x{} ({} bytes) from {}",
+                self.r,
+                self.n,
+                self.n,
+                stored_bytes,
+                self.path.display()
+            ),
+            structure: Structure::Factors(Factors { cols, m }),
+        }
     }
 }
 
@@ -348,38 +364,40 @@ impl BlockGame {
 }
 
 /// `out = P x` for a block game: the mass per type (per fixed chunk, each in index order, then
-/// chunks in order), `v = Q·mass`, `out_i = v[t(i)]`. `types` holds `w` little-endian bytes per
-/// action, read by `t`; monomorphised per width, so the loops run over slices.
+/// chunks in order), `v = Q·mass`, `out_i = v[t(i)]`, for `Q` of `k × k`. `types` holds `w`
+/// little-endian bytes per action, read by `t`; monomorphised per width, so the loops run over
+/// slices. The masses and `v` are in `stack` (`(⌈n / CHUNK⌉ + 2)·k` f64).
 fn block_apply(
-    q: &[f64],
-    k: usize,
-    types: &[u8],
-    w: usize,
+    (q, k): (&[f64], usize),
+    (types, w): (&[u8], usize),
     t: impl Fn(&[u8]) -> usize + Sync,
     x: &[f64],
     out: &mut [f64],
+    stack: &mut MemStack,
 ) {
     let n = x.len();
-    let per_chunk: Vec<Vec<f64>> = x
-        .par_chunks(CHUNK)
+    // Mass per type of every chunk, [chunk × k + type], then in total, then `v = Q·mass`.
+    let (mut per_chunk, stack) = stack.make_with(n.div_ceil(CHUNK) * k, |_| 0.0f64);
+    let (mut mass, stack) = stack.make_with(k, |_| 0.0f64);
+    let (mut v, _) = stack.make_with(k, |_| 0.0f64);
+    per_chunk
+        .par_chunks_mut(k)
+        .zip(x.par_chunks(CHUNK))
         .zip(types.par_chunks(CHUNK * w))
-        .map(|(xc, tc)| {
-            let mut m = vec![0.0; k];
+        .for_each(|((m, xc), tc)| {
             for (xi, ti) in xc.iter().zip(tc.chunks_exact(w)) {
                 m[t(ti)] += xi;
             }
-            m
-        })
-        .collect();
-    let mut mass = vec![0.0; k];
-    for m in &per_chunk {
+        });
+    for m in per_chunk.chunks(k) {
         for a in 0..k {
             mass[a] += m[a];
         }
     }
-    let v: Vec<f64> = (0..k)
-        .map(|a| (0..k).map(|b| q[a * k + b] * mass[b]).sum())
-        .collect();
+    for (a, va) in v.iter_mut().enumerate() {
+        *va = (0..k).map(|b| q[a * k + b] * mass[b]).sum();
+    }
+    let v = &*v;
     let fill = |(oc, tc): (&mut [f64], &[u8])| {
         for (o, ti) in oc.iter_mut().zip(tc.chunks_exact(w)) {
             *o = v[t(ti)];
@@ -401,31 +419,38 @@ impl PreferenceOperator for BlockGame {
         self.n
     }
 
-    fn apply(&self, x: &[f64], out: &mut [f64]) {
-        let (n, k) = (self.n, self.k);
-        assert!(x.len() == n && out.len() == n);
+    /// Column by column: `O(n + K²)` each, the workspace reused.
+    fn apply(&self, out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, stack: &mut MemStack) {
+        check_shapes(self.n, &out, &rhs);
+        let k = self.k;
         let b = self.types_bytes();
-        match self.width {
-            TypeWidth::U8 => block_apply(self.q(), k, b, 1, |c| c[0] as usize, x, out),
-            TypeWidth::U16 => block_apply(
-                self.q(),
-                k,
-                b,
-                2,
-                |c| u16::from_le_bytes([c[0], c[1]]) as usize,
-                x,
-                out,
-            ),
-            TypeWidth::U32 => block_apply(
-                self.q(),
-                k,
-                b,
-                4,
-                |c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize,
-                x,
-                out,
-            ),
+        for (v, o) in columns_mut(out).enumerate() {
+            let x = column(rhs, v);
+            let q = (self.q(), k);
+            match self.width {
+                TypeWidth::U8 => block_apply(q, (b, 1), |c| c[0] as usize, x, o, stack),
+                TypeWidth::U16 => block_apply(
+                    q,
+                    (b, 2),
+                    |c| u16::from_le_bytes([c[0], c[1]]) as usize,
+                    x,
+                    o,
+                    stack,
+                ),
+                TypeWidth::U32 => block_apply(
+                    q,
+                    (b, 4),
+                    |c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize,
+                    x,
+                    o,
+                    stack,
+                ),
+            }
         }
+    }
+
+    fn apply_scratch(&self, _k: usize) -> StackReq {
+        StackReq::new::<f64>(self.n.div_ceil(CHUNK) * self.k + 2 * self.k)
     }
 
     fn entry(&self, i: usize, j: usize) -> f64 {
@@ -435,14 +460,6 @@ impl PreferenceOperator for BlockGame {
             self.n
         );
         self.q()[self.type_of(i) * self.k + self.type_of(j)]
-    }
-
-    fn classes(&self) -> Option<(Vec<f64>, Vec<u32>)> {
-        let mut t = vec![0u32; self.n];
-        t.par_iter_mut()
-            .enumerate()
-            .for_each(|(i, v)| *v = self.type_of(i) as u32);
-        Some((self.q().to_vec(), t))
     }
 
     /// Checks `Q` (finite, in `[0, 1]`, `|Q + Qᵀ − 1| ≤ tol`) and that every type is `< K`.
@@ -501,21 +518,27 @@ impl PreferenceOperator for BlockGame {
     fn precision(&self) -> f64 {
         1e-15
     }
-    fn layout(&self) -> String {
-        format!("block (K = {})", self.k)
-    }
-    fn stored_bytes(&self) -> u64 {
-        (self.k * self.k * 8 + self.n * self.width.size()) as u64
-    }
-    fn describe(&self) -> String {
-        format!(
-            "block K={} {}x{} ({} bytes) from {}",
-            self.k,
-            self.n,
-            self.n,
-            self.stored_bytes(),
-            self.path.display()
-        )
+
+    /// The structure: the actions' types as classes, `Q` as the class game.
+    fn info(&self) -> Info<'_> {
+        let stored_bytes = (self.k * self.k * 8 + self.n * self.width.size()) as u64;
+        Info {
+            layout: format!("block (K = {})", self.k),
+            stored_bytes,
+            description: format!(
+                "block K={} {}x{} ({} bytes) from {}",
+                self.k,
+                self.n,
+                self.n,
+                stored_bytes,
+                self.path.display()
+            ),
+            structure: Structure::Classes(Classes::stored(
+                self.q().to_vec(),
+                self.types_bytes(),
+                self.width,
+            )),
+        }
     }
 }
 
@@ -544,24 +567,31 @@ mod tests {
                     .collect();
                 let xs: Vec<&[f64]> = xv.iter().map(|v| &v[..]).collect();
                 let run = |fixed: bool| {
-                    let mut ov = vec![vec![0.0; n]; m];
-                    let mut outs: Vec<&mut [f64]> = ov.iter_mut().map(|v| &mut v[..]).collect();
+                    let mut out = faer::Mat::<f64>::zeros(n, m);
+                    let per = 1 + 2 * r;
+                    let mut parts = vec![0.0; n.div_ceil(CHUNK) * m * per];
+                    let mut dots = vec![0.0; m * per];
+                    let s = Sums {
+                        parts: &mut parts,
+                        dots: &mut dots,
+                    };
+                    let o = out.as_mut();
                     if fixed {
                         match r {
-                            1 => low_rank_apply::<1>(&w, &a, &b, &xs, &mut outs),
-                            2 => low_rank_apply::<2>(&w, &a, &b, &xs, &mut outs),
-                            3 => low_rank_apply::<3>(&w, &a, &b, &xs, &mut outs),
-                            4 => low_rank_apply::<4>(&w, &a, &b, &xs, &mut outs),
-                            5 => low_rank_apply::<5>(&w, &a, &b, &xs, &mut outs),
-                            6 => low_rank_apply::<6>(&w, &a, &b, &xs, &mut outs),
-                            7 => low_rank_apply::<7>(&w, &a, &b, &xs, &mut outs),
-                            _ => low_rank_apply::<8>(&w, &a, &b, &xs, &mut outs),
+                            1 => low_rank_apply::<1>(&w, &a, &b, &xs, o, s),
+                            2 => low_rank_apply::<2>(&w, &a, &b, &xs, o, s),
+                            3 => low_rank_apply::<3>(&w, &a, &b, &xs, o, s),
+                            4 => low_rank_apply::<4>(&w, &a, &b, &xs, o, s),
+                            5 => low_rank_apply::<5>(&w, &a, &b, &xs, o, s),
+                            6 => low_rank_apply::<6>(&w, &a, &b, &xs, o, s),
+                            7 => low_rank_apply::<7>(&w, &a, &b, &xs, o, s),
+                            _ => low_rank_apply::<8>(&w, &a, &b, &xs, o, s),
                         }
                     } else {
-                        low_rank_apply_any(&w, &a, &b, &xs, &mut outs);
+                        low_rank_apply_any(&w, &a, &b, &xs, o, s);
                     }
-                    ov.concat()
-                        .iter()
+                    (0..m)
+                        .flat_map(|v| column(out.as_ref(), v).to_vec())
                         .map(|x| x.to_bits())
                         .collect::<Vec<u64>>()
                 };

@@ -18,6 +18,7 @@
 //! `f64` games take whole rows against up to four vectors at a time.
 
 use super::matvec::{self, row_scalar_f64, Element, Isa, PAR_MIN_ELEMS};
+use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
 use rayon::prelude::*;
 
 /// Most vectors per pass (more are split into passes of this many; the bits are the same).
@@ -37,17 +38,62 @@ pub trait BatchElem: Element {
 /// # Panics
 /// If lengths disagree.
 pub fn matvec_batch<T: BatchElem>(p: &[T], xs: &[&[f64]], outs: &mut [&mut [f64]], isa: Isa) {
+    let n = xs.first().map_or(0, |x| x.len());
+    let mut buf = MemBuffer::new(matvec_batch_scratch::<T>(n, xs.len()));
+    matvec_batch_in(p, xs, outs, isa, MemStack::new(&mut buf));
+}
+
+/// Distance between the converted vectors in the batch buffer, in elements of `X`: `stride`
+/// bytes are 2 KiB + 64 more than a multiple of 4 KiB, so the vectors' entries `j` fall in
+/// different L1 sets (separate allocations of `n·4` bytes, 4 KiB-aligned for large `n`, put
+/// all `k` of them in one set).
+fn stride<X>(n: usize) -> usize {
+    let size = std::mem::size_of::<X>();
+    ((n * size).div_ceil(4096) * 4096 + 2048 + 64) / size
+}
+
+/// The workspace of [`matvec_batch_in`] for `k` vectors of length `n`.
+pub fn matvec_batch_scratch<T: BatchElem>(n: usize, k: usize) -> StackReq {
+    if k <= 1 {
+        return StackReq::new::<T::X>(n);
+    }
+    let k = k.min(MAX_BATCH);
+    StackReq::all_of(&[
+        StackReq::new::<T::X>(stride::<T::X>(n) * k),
+        StackReq::new::<&[T::X]>(k),
+        StackReq::new::<f64>(n * k),
+    ])
+}
+
+/// [`matvec_batch`] with its workspace ([`matvec_batch_scratch`]) from `stack`.
+///
+/// # Panics
+/// If lengths disagree or `stack` is too small.
+pub fn matvec_batch_in<T: BatchElem>(
+    p: &[T],
+    xs: &[&[f64]],
+    outs: &mut [&mut [f64]],
+    isa: Isa,
+    stack: &mut MemStack,
+) {
     assert_eq!(outs.len(), xs.len());
     if xs.len() == 1 {
         // The single kernel (four rows per vector load) is the faster way to the same bits.
-        return matvec::matvec(p, xs[0], outs[0], isa);
+        let (mut xc, _) = stack.make_with(xs[0].len(), |_| T::X::default());
+        return matvec::matvec_with(p, xs[0], outs[0], isa, &mut xc);
     }
     for (xc, oc) in xs.chunks(MAX_BATCH).zip(outs.chunks_mut(MAX_BATCH)) {
-        run(p, xc, oc, isa);
+        run(p, xc, oc, isa, stack);
     }
 }
 
-fn run<T: BatchElem>(p: &[T], xs: &[&[f64]], outs: &mut [&mut [f64]], isa: Isa) {
+fn run<T: BatchElem>(
+    p: &[T],
+    xs: &[&[f64]],
+    outs: &mut [&mut [f64]],
+    isa: Isa,
+    stack: &mut MemStack,
+) {
     let k = xs.len();
     if k == 0 {
         return;
@@ -55,29 +101,27 @@ fn run<T: BatchElem>(p: &[T], xs: &[&[f64]], outs: &mut [&mut [f64]], isa: Isa) 
     let n = xs[0].len();
     assert_eq!(p.len(), n * n);
     assert!(xs.iter().all(|x| x.len() == n) && outs.iter().all(|o| o.len() == n));
-    // The converted vectors in one buffer, `stride` apart, where `stride` bytes are 2 KiB + 64
-    // more than a multiple of 4 KiB: the vectors' entries j then fall in different L1 sets
-    // (separate allocations of n·4 bytes, 4 KiB-aligned for large n, put all k of them in one
-    // set).
-    let size = std::mem::size_of::<T::X>();
-    let stride = ((n * size).div_ceil(4096) * 4096 + 2048 + 64) / size;
-    let mut xc: Vec<T::X> = vec![T::X::default(); stride * k];
+    // The converted vectors in one buffer, `stride` apart (see [`stride`]).
+    let stride = stride::<T::X>(n);
+    let (mut xc, stack) = stack.make_with(stride * k, |_| T::X::default());
     for (x, c) in xs.iter().zip(xc.chunks_mut(stride)) {
         c[..n]
             .iter_mut()
             .zip(x.iter())
             .for_each(|(a, &b)| *a = T::convert_x(b));
     }
-    let xr: Vec<&[T::X]> = xc.chunks(stride).map(|v| &v[..n]).collect();
+    let (xr, stack) = stack.collect(xc.chunks(stride).map(|v| &v[..n]));
+    assert_eq!(xr.len(), k, "scratch too small");
+    let xr = &*xr;
     // Row-major results, k per row, then scattered to the outputs.
-    let mut res = vec![0.0f64; n * k];
-    let task = |(t, chunk): (usize, &mut [f64])| T::task(p, n, t * TASK_ROWS, &xr, chunk, isa);
+    let (mut res, _) = stack.make_with(n * k, |_| 0.0f64);
+    let task = |(t, chunk): (usize, &mut [f64])| T::task(p, n, t * TASK_ROWS, xr, chunk, isa);
     if p.len() < PAR_MIN_ELEMS {
         res.chunks_mut(TASK_ROWS * k).enumerate().for_each(task);
     } else {
         res.par_chunks_mut(TASK_ROWS * k).enumerate().for_each(task);
     }
-    let res = &res;
+    let res = &*res;
     let scatter = |(v, out): (usize, &mut &mut [f64])| {
         for (i, o) in out.iter_mut().enumerate() {
             *o = res[i * k + v] * T::SCALE;

@@ -81,17 +81,30 @@ pub fn simd_available() -> bool {
 /// # Panics
 /// If the lengths disagree (a bug in the caller, not bad input).
 pub fn matvec<T: Element>(p: &[T], x: &[f64], out: &mut [f64], isa: Isa) {
+    let mut xs = vec![T::X::default(); x.len()];
+    matvec_with(p, x, out, isa, &mut xs);
+}
+
+/// [`matvec`] with the converted vector's buffer (length `n`) from the caller.
+///
+/// # Panics
+/// If the lengths disagree (a bug in the caller, not bad input).
+pub fn matvec_with<T: Element>(p: &[T], x: &[f64], out: &mut [f64], isa: Isa, xs: &mut [T::X]) {
     let n = x.len();
     assert_eq!(p.len(), n * n, "matrix length");
     assert_eq!(out.len(), n, "output length");
-    let xs: Vec<T::X> = x.iter().map(|&v| T::convert_x(v)).collect();
+    assert_eq!(xs.len(), n, "scratch length");
+    xs.iter_mut()
+        .zip(x)
+        .for_each(|(a, &b)| *a = T::convert_x(b));
+    let xs = &*xs;
     let task = |(t, chunk): (usize, &mut [f64])| {
         let r0 = t * TASK_ROWS;
         let mut r = 0;
         while r + ROWS <= chunk.len() {
             let i = r0 + r;
             let rows: [&[T]; ROWS] = std::array::from_fn(|k| &p[(i + k) * n..(i + k + 1) * n]);
-            let v = T::dot_rows::<ROWS>(rows, &xs, isa);
+            let v = T::dot_rows::<ROWS>(rows, xs, isa);
             for k in 0..ROWS {
                 chunk[r + k] = v[k] * T::SCALE;
             }
@@ -99,7 +112,7 @@ pub fn matvec<T: Element>(p: &[T], x: &[f64], out: &mut [f64], isa: Isa) {
         }
         while r < chunk.len() {
             let i = r0 + r;
-            chunk[r] = T::dot_rows::<1>([&p[i * n..(i + 1) * n]], &xs, isa)[0] * T::SCALE;
+            chunk[r] = T::dot_rows::<1>([&p[i * n..(i + 1) * n]], xs, isa)[0] * T::SCALE;
             r += 1;
         }
     };

@@ -43,24 +43,46 @@ pub fn sums_by_chunk(
     m: usize,
     add: impl Fn(usize, usize, &mut [f64]) + Sync,
 ) -> Vec<f64> {
-    let chunk = |c: usize| {
-        let mut acc = vec![0.0; m];
-        add(c * CHUNK, ((c + 1) * CHUNK).min(n), &mut acc);
-        acc
-    };
-    let chunks = n.div_ceil(CHUNK);
-    let parts: Vec<Vec<f64>> = if n < PAR_MIN {
-        (0..chunks).map(chunk).collect()
-    } else {
-        (0..chunks).into_par_iter().map(chunk).collect()
-    };
+    let mut parts = vec![0.0; n.div_ceil(CHUNK) * m];
     let mut total = vec![0.0; m];
-    for p in &parts {
-        for (t, v) in total.iter_mut().zip(p) {
-            *t += v;
+    sums_by_chunk_in(n, m, add, &mut parts, &mut total);
+    total
+}
+
+/// [`sums_by_chunk`] into `total` (length `m`), the per-chunk sums in `parts` (length
+/// `⌈n / CHUNK⌉ · m`): the same bits, no allocation.
+///
+/// # Panics
+/// If the lengths disagree.
+pub fn sums_by_chunk_in(
+    n: usize,
+    m: usize,
+    add: impl Fn(usize, usize, &mut [f64]) + Sync,
+    parts: &mut [f64],
+    total: &mut [f64],
+) {
+    let chunks = n.div_ceil(CHUNK);
+    assert_eq!(parts.len(), chunks * m, "parts length");
+    assert_eq!(total.len(), m, "total length");
+    let chunk = |(c, acc): (usize, &mut [f64])| {
+        acc.fill(0.0);
+        add(c * CHUNK, ((c + 1) * CHUNK).min(n), acc);
+    };
+    if m > 0 {
+        if n < PAR_MIN {
+            parts.chunks_mut(m).enumerate().for_each(chunk);
+        } else {
+            parts.par_chunks_mut(m).enumerate().for_each(chunk);
         }
     }
-    total
+    total.fill(0.0);
+    if m > 0 {
+        for p in parts.chunks(m) {
+            for (t, v) in total.iter_mut().zip(p) {
+                *t += v;
+            }
+        }
+    }
 }
 
 /// `max_i f(i)` (`-inf` for `n = 0`). Order-independent, hence deterministic.

@@ -6,7 +6,10 @@
 
 use super::alias::AliasTable;
 use super::{stream, Fidelity, Oracle};
-use crate::game::PreferenceOperator;
+use crate::game::{
+    check_shapes, column, columns_mut, Info, MatMut, MatRef, MemStack, PreferenceOperator,
+    StackReq, Structure,
+};
 use crate::kernels::vector;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
@@ -108,31 +111,47 @@ impl PreferenceOperator for SampledGame<'_> {
         self.oracle.game().n()
     }
 
-    /// An unbiased estimate of `P x` for `x ≥ 0` (a policy): `(Σx)·ĝ(x/Σx)`.
+    /// An unbiased estimate of `P x` for every column `x ≥ 0` (a policy): `(Σx)·ĝ(x/Σx)`,
+    /// one call (one set of streams) per column, in column order. With expected fidelity, the
+    /// game's own apply on the whole batch (its scratch from `stack`); sampled, each column
+    /// builds its alias table (an allocation per column: sampling costs far more than it).
     ///
     /// # Panics
-    /// If `x` has negative or non-finite entries or is all 0, or lengths differ from `n`.
-    fn apply(&self, x: &[f64], out: &mut [f64]) {
-        let call = self.calls.fetch_add(1, Ordering::Relaxed);
+    /// If a column has negative or non-finite entries or is all 0, or shapes differ from `n`.
+    fn apply(&self, out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, stack: &mut MemStack) {
         let op = self.oracle.game();
+        check_shapes(op.n(), &out, &rhs);
+        let k = rhs.ncols() as u64;
+        let call = self.calls.fetch_add(k, Ordering::Relaxed);
         if self.fidelity == Fidelity::Expected {
-            op.apply(x, out);
-            self.oracle.charge(op.n() as u64 * self.samples);
+            op.apply(out, rhs, stack);
+            self.oracle.charge(op.n() as u64 * self.samples * k);
             return;
         }
-        let mut table = AliasTable::default();
-        table.rebuild_weights(x);
-        let (seed, s) = (self.seed, self.stream);
-        sampled_payoff(
-            &self.oracle,
-            &table,
-            self.samples,
-            |c| stream(seed, &[s, call, c as u64]),
-            out,
-        );
-        let mass = vector::sum_by(x.len(), |i| x[i]);
-        if mass != 1.0 {
-            out.iter_mut().for_each(|o| *o *= mass);
+        for (v, out) in columns_mut(out).enumerate() {
+            let x = column(rhs, v);
+            let call = call + v as u64;
+            let mut table = AliasTable::default();
+            table.rebuild_weights(x);
+            let (seed, s) = (self.seed, self.stream);
+            sampled_payoff(
+                &self.oracle,
+                &table,
+                self.samples,
+                |c| stream(seed, &[s, call, c as u64]),
+                out,
+            );
+            let mass = vector::sum_by(x.len(), |i| x[i]);
+            if mass != 1.0 {
+                out.iter_mut().for_each(|o| *o *= mass);
+            }
+        }
+    }
+
+    fn apply_scratch(&self, k: usize) -> StackReq {
+        match self.fidelity {
+            Fidelity::Expected => self.oracle.game().apply_scratch(k),
+            _ => StackReq::EMPTY,
         }
     }
 
@@ -148,27 +167,25 @@ impl PreferenceOperator for SampledGame<'_> {
         self.oracle.game().validate(tol)
     }
 
-    fn layout(&self) -> String {
-        format!("sampled {}", self.oracle.game().layout())
-    }
-
-    fn stored_bytes(&self) -> u64 {
-        self.oracle.game().stored_bytes()
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "sampled payoff ({} opponents per action) of {}",
-            self.samples,
-            self.oracle.game().describe()
-        )
+    /// The game's info, marked sampled; no structure (an estimate has none to exploit).
+    fn info(&self) -> Info<'_> {
+        let g = self.oracle.game().info();
+        Info {
+            layout: format!("sampled {}", g.layout),
+            stored_bytes: g.stored_bytes,
+            description: format!(
+                "sampled payoff ({} opponents per action) of {}",
+                self.samples, g.description
+            ),
+            structure: Structure::None,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::game::DenseGame;
+    use crate::game::{apply_vec, DenseGame};
 
     /// A 5-action game and a fixed policy whose payoffs are away from 0 and 1.
     fn setup() -> (DenseGame, Vec<f64>) {
@@ -207,7 +224,7 @@ mod tests {
     fn unbiased_with_variance_within_the_bound() {
         let (game, pi) = setup();
         let mut g = vec![0.0; 5];
-        game.apply(&pi, &mut g);
+        apply_vec(&game, &pi, &mut g);
         let (m, reps, z) = (16u64, 4000usize, 5.0);
         let oracle = Oracle::new(&game);
         let table = {
@@ -269,7 +286,7 @@ mod tests {
                 .unwrap();
             let sg = SampledGame::new(&game, 3, 5, 0, Fidelity::Sampled);
             let mut out = vec![0.0; n];
-            pool.install(|| sg.apply(&x, &mut out));
+            pool.install(|| apply_vec(&sg, &x, &mut out));
             (out, sg.queries())
         };
         let (a, qa) = run(1);

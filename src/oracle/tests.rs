@@ -5,7 +5,10 @@ use super::estimate::{sampled_payoff, SampledGame};
 use super::pg::{ApproxNashMp, PgParams};
 use super::*;
 use crate::algo::{self, Algorithm, Context, CurrentPayoff, Schedule, Step};
-use crate::game::{DenseGame, PreferenceOperator};
+use crate::game::{
+    apply_vec, check_shapes, column, columns_mut, DenseGame, Info, MatMut, MatRef, MemStack,
+    PreferenceOperator, StackReq, Structure,
+};
 use crate::run::{self, MetricsMode, RunSpec};
 
 fn game(n: usize) -> DenseGame {
@@ -177,12 +180,19 @@ impl PreferenceOperator for Skill {
     fn n(&self) -> usize {
         self.0.len()
     }
-    fn apply(&self, x: &[f64], out: &mut [f64]) {
-        let mass: f64 = x.iter().sum();
-        let sx: f64 = x.iter().zip(&self.0).map(|(a, b)| a * b).sum();
-        for (o, s) in out.iter_mut().zip(&self.0) {
-            *o = 0.5 * mass + 0.5 * (s * mass - sx);
+    fn apply(&self, out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, _stack: &mut MemStack) {
+        check_shapes(self.n(), &out, &rhs);
+        for (v, out) in columns_mut(out).enumerate() {
+            let x = column(rhs, v);
+            let mass: f64 = x.iter().sum();
+            let sx: f64 = x.iter().zip(&self.0).map(|(a, b)| a * b).sum();
+            for (o, s) in out.iter_mut().zip(&self.0) {
+                *o = 0.5 * mass + 0.5 * (s * mass - sx);
+            }
         }
+    }
+    fn apply_scratch(&self, _k: usize) -> StackReq {
+        StackReq::EMPTY
     }
     fn entry(&self, i: usize, j: usize) -> f64 {
         0.5 + 0.5 * (self.0[i] - self.0[j])
@@ -193,14 +203,13 @@ impl PreferenceOperator for Skill {
     fn validate(&self, _tol: Option<f64>) -> crate::error::Result<()> {
         Ok(())
     }
-    fn layout(&self) -> String {
-        "implicit (test)".into()
-    }
-    fn stored_bytes(&self) -> u64 {
-        0
-    }
-    fn describe(&self) -> String {
-        "skill".into()
+    fn info(&self) -> Info<'_> {
+        Info {
+            layout: "implicit (test)".into(),
+            stored_bytes: 0,
+            description: "skill".into(),
+            structure: Structure::None,
+        }
     }
 }
 
@@ -212,7 +221,7 @@ fn sampling_scales_past_dense_sizes() {
     crate::kernels::vector::normalise(&mut theta);
     let pi = crate::policy::probs(&theta);
     let mut g = vec![0.0; n];
-    skill.apply(&pi, &mut g);
+    apply_vec(&skill, &pi, &mut g);
     // Mean error over actions of a 2-sample estimate: each error has variance ≤ 1/8 and they
     // are independent, so the mean has standard deviation ≤ sqrt(1/(8n)); 5 of them.
     let oracle = Oracle::new(&skill);
@@ -243,6 +252,6 @@ fn sampling_scales_past_dense_sizes() {
     assert!(crate::kernels::vector::logsumexp(approx.theta()).abs() < 1e-12);
     // The sampled wrapper reports its queries too.
     let sg = SampledGame::new(&skill, 1, 0, 0, Fidelity::Sampled);
-    sg.apply(&pi, &mut est);
+    apply_vec(&sg, &pi, &mut est);
     assert_eq!(sg.queries(), n as u64);
 }

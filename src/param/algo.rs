@@ -31,6 +31,7 @@
 use super::{linalg, LinearClass, Moments};
 use crate::algo::AlgoKind;
 use crate::error::{Error, Result};
+use crate::game::apply_vec;
 use crate::game::PreferenceOperator;
 use crate::oracle::{stream, Fidelity, Oracle};
 use rayon::prelude::*;
@@ -376,7 +377,7 @@ pub fn exact_cov_payoff(
     class.log_probs(opp.0, opp.1.log_z, &mut p);
     p.iter_mut().for_each(|x| *x = x.exp());
     let mut g = vec![0.0; n];
-    env.op.apply(&p, &mut g);
+    apply_vec(env.op, &p, &mut g);
     class.cov_with(design.0, design.1, &g)
 }
 

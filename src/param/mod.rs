@@ -174,11 +174,12 @@ impl<'a> Features<'a> {
     /// A low-rank game's own factors `φ = (a_1..a_r, b_1..b_r)` and `M = [[0, W], [−W, 0]]`,
     /// borrowed; `Err` if the game is not stored as factors.
     pub fn of_game(op: &'a dyn PreferenceOperator, what: &str) -> Result<(Self, Vec<f64>)> {
-        let (cols, m) = op.factors().ok_or_else(|| {
+        let info = op.info();
+        let layout = info.layout;
+        let crate::game::Factors { cols, m } = info.structure.factors().ok_or_else(|| {
             Error::Param(format!(
                 "--features game needs a game stored as factors (low-rank or disc written by \
-                 `nashmp generate low-rank`/`param-sweep`); {what} is {}",
-                op.layout()
+                 `nashmp generate low-rank`/`param-sweep`); {what} is {layout}"
             ))
         })?;
         let f = Features::from_columns(what, cols.into_iter().map(Cow::Borrowed).collect())?;

@@ -3,6 +3,7 @@ use super::sweep::{write_game, ParamFamily};
 use super::*;
 use crate::algo::{self, AlgoKind, Context, CurrentPayoff, Schedule};
 use crate::equilibrium::{self, EquilibriumParams};
+use crate::game::apply_vec;
 use crate::oracle::{Fidelity, Oracle};
 use crate::policy::uniform_theta;
 
@@ -44,7 +45,7 @@ fn factors_reproduce_the_game() {
         assert!((crate::kernels::vector::logsumexp(&lp)).abs() < 1e-13);
         let p: Vec<f64> = lp.iter().map(|x| x.exp()).collect();
         let mut g = vec![0.0; 3000];
-        op.apply(&p, &mut g);
+        apply_vec(&*op, &p, &mut g);
         let v = c.skew_times(&mom.mean);
         let err = (0..3000)
             .map(|i| (g[i] - 0.5 - c.features().dot(i, &v)).abs())
@@ -171,7 +172,7 @@ fn theta_star_is_the_tabular_equilibrium() {
         // The moment formula for the exploitability is the full game's.
         let p: Vec<f64> = lp.iter().map(|x| x.exp()).collect();
         let mut g = vec![0.0; n];
-        op.apply(&p, &mut g);
+        apply_vec(&*op, &p, &mut g);
         let full = crate::metrics::exploit(&lp, &g, &tr, beta);
         assert!((full - e).abs() < 1e-13, "{full} vs {e}");
     }

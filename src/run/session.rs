@@ -557,7 +557,7 @@ fn write_outputs(
         "tol": cfg.tol,
         "oracle": cfg.oracle,
         "threads": rayon::current_num_threads(),
-        "game": { "n": op.n(), "storage": op.describe() },
+        "game": { "n": op.n(), "storage": op.info().description },
         "equilibrium": equilibrium.as_ref().map(|(e, s)| serde_json::json!({
             "certificate": e, "seconds": s, "file": "equilibrium.npy"
         })),

@@ -1,5 +1,5 @@
 //! Lock-step execution of several solves on one game, their operator applications gathered into
-//! one [`PreferenceOperator::apply_batch`] call per sub-step.
+//! one batched [`PreferenceOperator::apply`] (an `n × k` matrix) per sub-step.
 //!
 //! Each job (an algorithm run, an equilibrium solve …) runs unchanged on its own thread and sees
 //! the game through a [`Lane`]: a `PreferenceOperator` whose `apply` posts its vector to a shared
@@ -12,18 +12,24 @@
 //! wait for it.
 //!
 //! **Determinism.** A vector's product does not depend on which other vectors share its batch,
-//! nor on how many there are: every storage's `apply_batch` gives each vector the bits of its
+//! nor on how many there are: every storage's batched apply gives each column the bits of its
 //! single apply (the batched kernels keep the single kernel's lanes and summation order; see
 //! `kernels::batch` and `kernels::tile`). So a job run here ends on the bits of the same job run
 //! alone, and a sweep resumed from a checkpoint (whose runs restart at different iterations, some
 //! already finished) ends on the bits of an uninterrupted one. A batch carries exactly the
 //! vectors at hand: no padding, and one vector goes to the single kernel.
 //!
+//! The batch is gathered into one contiguous `n × k` matrix (the requested vectors, in lane
+//! order) and applied with the hub's lock released: the waiting jobs hold no lock while the
+//! parallel apply runs, and its workspace is the hub's own buffer, reused across sub-steps.
+//!
 //! Groups of fewer than [`MIN_BATCH`] jobs still apply vector by vector (no rendezvous
 //! overhead for a pair); the bits are the same either way.
 
 use crate::error::Result;
-use crate::game::PreferenceOperator;
+use crate::game::{
+    column, Info, MatMut, MatRef, MemBuffer, MemStack, PreferenceOperator, StackReq,
+};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 /// Groups of fewer jobs than this apply every vector alone (the same bits as batched).
@@ -58,12 +64,34 @@ struct State {
     /// Jobs blocked in `apply`.
     waiting: usize,
     stats: BatchStats,
+    /// The buffers of a batched apply, lent to the job that fires it.
+    batch: Batch,
+}
+
+/// The gathered vectors, their products (both `n × k`, column-major) and the apply's
+/// workspace, kept across sub-steps.
+struct Batch {
+    x: Vec<f64>,
+    out: Vec<f64>,
+    lanes: Vec<usize>,
+    mem: MemBuffer,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch {
+            x: Vec::new(),
+            out: Vec::new(),
+            lanes: Vec::new(),
+            mem: MemBuffer::new(StackReq::EMPTY),
+        }
+    }
 }
 
 /// The rendezvous shared by the lanes of one [`run_lockstep`] call.
 struct Hub<'a> {
     op: &'a dyn PreferenceOperator,
-    /// Apply through `apply_batch` (else vector by vector).
+    /// Apply the whole batch in one call (else vector by vector).
     batched: bool,
     state: Mutex<State>,
     cv: Condvar,
@@ -76,40 +104,70 @@ impl Hub<'_> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Applies every requested vector in one batch if all running jobs are waiting.
-    fn fire_if_ready(&self, st: &mut State) {
+    /// Applies every requested vector in one batch if all running jobs are waiting. The lock is
+    /// released during the apply: every other running job is then blocked waiting for its
+    /// product, so nothing else changes the state meanwhile (a job that panics in the apply
+    /// withdraws its request when it retires, and the others' requests, still pending, fire
+    /// again).
+    fn fire_if_ready<'s>(&'s self, mut st: MutexGuard<'s, State>) -> MutexGuard<'s, State> {
         if st.waiting == 0 || st.waiting < st.live {
-            return;
+            return st;
         }
-        let mut count = 0u64;
-        {
-            let State { slots, stats, .. } = st;
-            let (mut xs, mut outs) = (Vec::new(), Vec::new());
-            for s in slots.iter_mut() {
-                if s.state == SlotState::Requested {
-                    xs.push(&s.x[..]);
-                    outs.push(&mut s.out[..]);
-                }
-            }
-            if self.batched {
-                self.op.apply_batch(&xs, &mut outs);
-                stats.passes += 1;
-            } else {
-                for (x, o) in xs.iter().zip(outs.iter_mut()) {
-                    self.op.apply(x, o);
-                }
-                stats.passes += xs.len() as u64;
-            }
+        let n = self.op.n();
+        let mut b = std::mem::take(&mut st.batch);
+        b.lanes.clear();
+        b.lanes.extend(
+            st.slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.state == SlotState::Requested)
+                .map(|(i, _)| i),
+        );
+        let k = b.lanes.len();
+        b.x.resize(n * k, 0.0);
+        b.out.resize(n * k, 0.0);
+        for (c, &lane) in b.x.chunks_mut(n.max(1)).zip(&b.lanes) {
+            c.copy_from_slice(&st.slots[lane].x);
         }
-        for s in st.slots.iter_mut() {
-            if s.state == SlotState::Requested {
-                s.state = SlotState::Done;
-                count += 1;
-            }
+        drop(st);
+        let req = if self.batched {
+            self.op.apply_scratch(k)
+        } else {
+            self.op.apply_scratch(1)
+        };
+        if !MemStack::new(&mut b.mem).can_hold(req) {
+            b.mem = MemBuffer::new(req);
         }
-        st.stats.vectors += count;
+        let stack = MemStack::new(&mut b.mem);
+        let passes = if self.batched {
+            let x = MatRef::from_column_major_slice(&b.x, n, k);
+            let out = MatMut::from_column_major_slice_mut(&mut b.out, n, k);
+            self.op.apply(out, x, stack);
+            1
+        } else {
+            for (x, o) in b.x.chunks(n.max(1)).zip(b.out.chunks_mut(n.max(1))) {
+                self.op.apply(
+                    crate::game::as_batch_mut(o),
+                    crate::game::as_batch(x),
+                    stack,
+                );
+            }
+            k as u64
+        };
+        let mut st = self.lock();
+        let out = MatRef::from_column_major_slice(&b.out, n, k);
+        for (c, &lane) in b.lanes.iter().enumerate() {
+            let slot = &mut st.slots[lane];
+            slot.out.clear();
+            slot.out.extend_from_slice(column(out, c));
+            slot.state = SlotState::Done;
+        }
+        st.batch = b;
+        st.stats.passes += passes;
+        st.stats.vectors += k as u64;
         st.waiting = 0;
         self.cv.notify_all();
+        st
     }
 
     fn apply(&self, lane: usize, x: &[f64], out: &mut [f64]) {
@@ -118,11 +176,10 @@ impl Hub<'_> {
             let slot = &mut st.slots[lane];
             slot.x.clear();
             slot.x.extend_from_slice(x);
-            slot.out.resize(x.len(), 0.0);
             slot.state = SlotState::Requested;
         }
         st.waiting += 1;
-        self.fire_if_ready(&mut st);
+        st = self.fire_if_ready(st);
         while st.slots[lane].state != SlotState::Done {
             st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
         }
@@ -140,7 +197,7 @@ impl Hub<'_> {
             st.waiting -= 1;
         }
         st.live -= 1;
-        self.fire_if_ready(&mut st);
+        drop(self.fire_if_ready(st));
     }
 }
 
@@ -150,14 +207,20 @@ pub struct Lane<'h, 'a> {
     id: usize,
 }
 
+/// Posts each column to the hub and waits for its product: the batching is the hub's, so a
+/// lane needs no workspace of its own.
 impl PreferenceOperator for Lane<'_, '_> {
     fn n(&self) -> usize {
         self.hub.op.n()
     }
-    fn apply(&self, x: &[f64], out: &mut [f64]) {
-        assert_eq!(x.len(), self.n());
-        assert_eq!(out.len(), self.n());
-        self.hub.apply(self.id, x, out);
+    fn apply(&self, out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, _stack: &mut MemStack) {
+        crate::game::check_shapes(self.n(), &out, &rhs);
+        for (v, o) in crate::game::columns_mut(out).enumerate() {
+            self.hub.apply(self.id, column(rhs, v), o);
+        }
+    }
+    fn apply_scratch(&self, _k: usize) -> StackReq {
+        StackReq::EMPTY
     }
     fn entry(&self, i: usize, j: usize) -> f64 {
         self.hub.op.entry(i, j)
@@ -168,17 +231,8 @@ impl PreferenceOperator for Lane<'_, '_> {
     fn validate(&self, tol: Option<f64>) -> Result<()> {
         self.hub.op.validate(tol)
     }
-    fn layout(&self) -> String {
-        self.hub.op.layout()
-    }
-    fn stored_bytes(&self) -> u64 {
-        self.hub.op.stored_bytes()
-    }
-    fn describe(&self) -> String {
-        self.hub.op.describe()
-    }
-    fn classes(&self) -> Option<(Vec<f64>, Vec<u32>)> {
-        self.hub.op.classes()
+    fn info(&self) -> Info<'_> {
+        self.hub.op.info()
     }
 }
 
@@ -218,6 +272,7 @@ pub fn run_lockstep<T: Send>(
             live: k,
             waiting: 0,
             stats: BatchStats::default(),
+            batch: Batch::default(),
         }),
         cv: Condvar::new(),
     };
@@ -245,6 +300,7 @@ pub fn run_lockstep<T: Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::game::apply_vec;
     use crate::game::DenseGame;
 
     /// Jobs with different numbers of applies share batches; each gets exactly `P x`.
@@ -266,7 +322,7 @@ mod tests {
                     (0..(j + 1) * 2)
                         .map(|r| {
                             let mut out = vec![0.0; n];
-                            op.apply(&x(j, r), &mut out);
+                            apply_vec(op, &x(j, r), &mut out);
                             out
                         })
                         .collect::<Vec<_>>()
@@ -280,7 +336,7 @@ mod tests {
         for (j, outs) in res.iter().enumerate() {
             for (r, got) in outs.iter().enumerate() {
                 let mut want = vec![0.0; n];
-                game.apply(&x(j, r), &mut want);
+                apply_vec(&game, &x(j, r), &mut want);
                 for (a, b) in got.iter().zip(&want) {
                     assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0));
                 }
@@ -317,10 +373,10 @@ mod tests {
         let xr: Vec<&[f64]> = xs.iter().map(|v| &v[..]).collect();
         let mut outs = vec![vec![0.0; n]; 5];
         let mut or: Vec<&mut [f64]> = outs.iter_mut().map(|v| &mut v[..]).collect();
-        g.apply_batch(&xr, &mut or);
+        crate::game::apply_cols(&*g, &xr, &mut or);
         for (x, o) in xs.iter().zip(&outs) {
             let mut single = vec![0.0; n];
-            g.apply(x, &mut single);
+            apply_vec(&*g, x, &mut single);
             assert!(single
                 .iter()
                 .zip(o)
@@ -356,7 +412,7 @@ mod tests {
                     (0..applies(j))
                         .map(|r| {
                             let mut out = vec![0.0; n];
-                            op.apply(&vector(n, j, r), &mut out);
+                            apply_vec(op, &vector(n, j, r), &mut out);
                             out.iter().map(|x| x.to_bits()).collect()
                         })
                         .collect::<Vec<_>>()
@@ -411,12 +467,12 @@ mod tests {
                     let want: Vec<Vec<u64>> = (0..3 + alone % 4)
                         .map(|r| {
                             let mut out = vec![0.0; n];
-                            g.apply(&vector(n, alone, r), &mut out);
+                            apply_vec(g.as_ref(), &vector(n, alone, r), &mut out);
                             out.iter().map(|x| x.to_bits()).collect()
                         })
                         .collect();
                     assert_eq!(single[0].len(), want.len());
-                    assert_eq!(all[alone], want, "{} k = {k}, job {alone}", g.layout());
+                    assert_eq!(all[alone], want, "{} k = {k}, job {alone}", g.info().layout);
                 }
             }
         }

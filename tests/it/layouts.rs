@@ -2,7 +2,7 @@
 //! order, u16 (packed or dense) within its stated bound; generation is thread-independent.
 
 use crate::util::*;
-use nashmp::game::{self, PreferenceOperator};
+use nashmp::game::{self, apply_vec, PreferenceOperator};
 use nashmp::gen::{DenseFamily, Family, Params};
 use nashmp::io::container::{Elem, GameHeader, Layout, TILE, U16_ERROR};
 use nashmp::io::{npy::DType, write};
@@ -51,10 +51,10 @@ proptest! {
         let s: f64 = w.iter().sum();
         let x: Vec<f64> = w.iter().map(|v| v / s).collect();
         let mut want = vec![0.0; n];
-        games[0].1.apply(&x, &mut want);
+        apply_vec(&*games[0].1, &x, &mut want);
         for (name, g) in &games[1..] {
             let mut got = vec![0.0; n];
-            g.apply(&x, &mut got);
+            apply_vec(&**g, &x, &mut got);
             // f32: entries and x rounded to f32 (2·6e-8 relative), f32 sums within tiles/blocks.
             // u16: each entry within U16_ERROR, so |Δ(Pπ)_i| ≤ U16_ERROR·Σπ = U16_ERROR.
             let tol = if name.contains("16") { U16_ERROR + 1e-6 } else { 1e-6 };
@@ -70,8 +70,8 @@ proptest! {
         // 1 − p in f64 rather than rounded), summed in f32 in a different order: the gap is a few
         // f32 roundings of (Pπ)_i ≤ 1, far below 1e-6.
         let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
-        games[1].1.apply(&x, &mut a);
-        games[2].1.apply(&x, &mut b);
+        apply_vec(&*games[1].1, &x, &mut a);
+        apply_vec(&*games[2].1, &x, &mut b);
         for i in 0..n {
             prop_assert!((a[i] - b[i]).abs() <= 1e-6, "n={} i={}: {} vs {}", n, i, a[i], b[i]);
         }
@@ -89,8 +89,8 @@ fn packed_scalar_twin_matches_simd() {
         let simd = game::open(&p, None).unwrap();
         let scalar = game::packed_scalar(&p).unwrap();
         let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
-        simd.apply(&x, &mut a);
-        scalar.apply(&x, &mut b);
+        apply_vec(&*simd, &x, &mut a);
+        apply_vec(&scalar, &x, &mut b);
         for i in 0..n {
             assert!((a[i] - b[i]).abs() <= 1e-6, "{name} {i}");
         }
@@ -193,5 +193,74 @@ fn solve_accepts_every_layout_with_thread_independent_results() {
             outs.push((rows, std::fs::read(o.join("nash-mp.policy.npy")).unwrap()));
         }
         assert_eq!(outs[0], outs[1], "{name}");
+    }
+}
+
+/// Every layout's batched apply runs on a stack of exactly its declared `apply_scratch(k)`
+/// (a fresh buffer of that size: an undersized declaration panics), and column `v` of the
+/// batch is the bits of the single apply of vector `v`, for batch sizes around the 16-column
+/// pass and with a column stride larger than `n`.
+#[test]
+fn declared_scratch_suffices_and_columns_are_single_applies() {
+    use nashmp::game::{MemBuffer, MemStack};
+    let t = Tmp::new();
+    let n = 300;
+    let mut games = write_all_layouts(t.dir.path(), n, 7);
+    for (name, args) in [
+        ("lr.nmp", &["low-rank", "--rank", "3"][..]),
+        ("lr9.nmp", &["low-rank", "--rank", "9"][..]),
+        ("b.nmp", &["block", "--types", "5"][..]),
+    ] {
+        let p = t.path(name);
+        let mut a = vec!["generate", "-q", "--n", "300", "--out", s(&p)];
+        a.extend_from_slice(args);
+        ok(&a);
+        games.push((name.to_string(), game::open(&p, None).unwrap()));
+    }
+    for (dir, layout, r) in [
+        ("packed-shards", "packed", "2"),
+        ("dense-shards", "dense", "3"),
+    ] {
+        let p = t.path(dir);
+        ok(&[
+            "generate",
+            "-q",
+            "mixture",
+            "--n",
+            "300",
+            "--layout",
+            layout,
+            "--shards",
+            r,
+            "--out",
+            s(&p),
+        ]);
+        games.push((dir.into(), game::open(&p, None).unwrap()));
+    }
+    for (name, g) in &games {
+        for k in [1usize, 2, 3, 16, 17] {
+            // Column stride n + 5: the batch is a view into a wider buffer.
+            let ld = n + 5;
+            let x: Vec<f64> = (0..ld * k)
+                .map(|e| (1 + (e % ld) % 7 + e / ld) as f64 / (5.0 * n as f64))
+                .collect();
+            let xm = nashmp::game::MatRef::from_column_major_slice_with_stride(&x, n, k, ld);
+            let mut o = vec![f64::NAN; ld * k];
+            let om =
+                nashmp::game::MatMut::from_column_major_slice_with_stride_mut(&mut o, n, k, ld);
+            let mut mem = MemBuffer::new(g.apply_scratch(k));
+            g.apply(om, xm, MemStack::new(&mut mem));
+            for v in 0..k {
+                let mut single = vec![0.0; n];
+                apply_vec(&**g, &x[v * ld..v * ld + n], &mut single);
+                let got: Vec<u64> = o[v * ld..v * ld + n].iter().map(|y| y.to_bits()).collect();
+                let want: Vec<u64> = single.iter().map(|y| y.to_bits()).collect();
+                assert_eq!(got, want, "{name}: k = {k}, column {v}");
+                assert!(
+                    single.iter().all(|y| y.is_finite()),
+                    "{name}: k = {k}, column {v}"
+                );
+            }
+        }
     }
 }
