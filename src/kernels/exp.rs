@@ -170,18 +170,30 @@ unsafe fn sum_exp_shifted_avx2(x: &[f64], shift: f64) -> f64 {
     sum_exp_shifted_generic(x, shift)
 }
 
+/// Exponentials computed per block before they are summed: the `exp` loop then vectorises
+/// like [`exp_slice`]'s (interleaving it with the four running sums kept it scalar: 92 ms
+/// against 12 ms for `exp_slice` at n = 10^7), and the sums see the same values in the same
+/// order, so the bits do not change.
+const SUM_BLOCK: usize = 512;
+
 #[inline(always)]
 fn sum_exp_shifted_generic(x: &[f64], shift: f64) -> f64 {
     let mut acc = [0.0f64; 4];
-    let chunks = x.chunks_exact(4);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for l in 0..4 {
-            acc[l] += exp(c[l] - shift);
+    let mut e = [0.0f64; SUM_BLOCK];
+    let body = x.len() - x.len() % 4;
+    for blk in x[..body].chunks(SUM_BLOCK) {
+        let e = &mut e[..blk.len()];
+        for (o, &v) in e.iter_mut().zip(blk) {
+            *o = exp(v - shift);
+        }
+        for c in e.chunks_exact(4) {
+            for l in 0..4 {
+                acc[l] += c[l];
+            }
         }
     }
     let mut t = 0.0;
-    for &v in tail {
+    for &v in &x[body..] {
         t += exp(v - shift);
     }
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + t
@@ -231,6 +243,53 @@ mod tests {
             sum_exp_shifted(&y, 1.0).to_bits(),
             sum_exp_shifted_generic(&y, 1.0).to_bits()
         );
+    }
+
+    /// The blocked sum has the bits of the four running sums fed one exponential at a time.
+    #[test]
+    fn blocked_sum_has_the_bits_of_the_interleaved_sums() {
+        let reference = |x: &[f64], shift: f64| {
+            let mut acc = [0.0f64; 4];
+            let chunks = x.chunks_exact(4);
+            let tail = chunks.remainder();
+            for c in chunks {
+                for l in 0..4 {
+                    acc[l] += exp(c[l] - shift);
+                }
+            }
+            let mut t = 0.0;
+            for &v in tail {
+                t += exp(v - shift);
+            }
+            (acc[0] + acc[1]) + (acc[2] + acc[3]) + t
+        };
+        let mut s = 0x2545_F491_4F6C_DD1Du64;
+        let x: Vec<f64> = (0..3 * SUM_BLOCK + 7)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 11) as f64 / (1u64 << 53) as f64 * 40.0 - 30.0
+            })
+            .collect();
+        for len in [
+            0,
+            1,
+            3,
+            4,
+            5,
+            SUM_BLOCK - 1,
+            SUM_BLOCK,
+            SUM_BLOCK + 3,
+            x.len(),
+        ] {
+            let y = &x[..len];
+            assert_eq!(
+                sum_exp_shifted(y, 2.5).to_bits(),
+                reference(y, 2.5).to_bits(),
+                "length {len}"
+            );
+        }
     }
 
     #[test]
