@@ -36,6 +36,33 @@ pub struct BatchStats {
     pub passes: u64,
     /// Vectors applied in total (the passes the jobs would have made alone).
     pub vectors: u64,
+    /// Batched passes by the number of vectors they carried (`sizes[k]`: passes of `k`
+    /// vectors, the last entry `SIZES - 1` or more); a diagnostic, not saved.
+    #[serde(skip)]
+    pub sizes: [u32; SIZES],
+}
+
+/// Entries of [`BatchStats::sizes`].
+pub const SIZES: usize = 17;
+
+impl BatchStats {
+    /// Adds another's counts.
+    pub fn add(&mut self, o: &BatchStats) {
+        self.passes += o.passes;
+        self.vectors += o.vectors;
+        for (a, b) in self.sizes.iter_mut().zip(&o.sizes) {
+            *a += b;
+        }
+    }
+
+    /// The histogram of batch sizes, e.g. `1:118 3:39 12:38` (sizes that occurred only).
+    pub fn sizes_line(&self) -> String {
+        let v: Vec<String> = (0..SIZES)
+            .filter(|&k| self.sizes[k] > 0)
+            .map(|k| format!("{k}:{}", self.sizes[k]))
+            .collect();
+        v.join(" ")
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -45,9 +72,11 @@ enum SlotState {
     Done,
 }
 
+/// A lane's request: one vector (`apply`) or several (`apply_batch`), each with its product.
 struct Slot {
-    x: Vec<f64>,
-    out: Vec<f64>,
+    bufs: Vec<(Vec<f64>, Vec<f64>)>,
+    /// Vectors in the current request.
+    len: usize,
     state: SlotState,
 }
 
@@ -81,30 +110,34 @@ impl Hub<'_> {
         if st.waiting == 0 || st.waiting < st.live {
             return;
         }
-        let mut count = 0u64;
-        {
+        let count = {
             let State { slots, stats, .. } = st;
             let (mut xs, mut outs) = (Vec::new(), Vec::new());
             for s in slots.iter_mut() {
                 if s.state == SlotState::Requested {
-                    xs.push(&s.x[..]);
-                    outs.push(&mut s.out[..]);
+                    for (x, o) in s.bufs[..s.len].iter_mut() {
+                        xs.push(&x[..]);
+                        outs.push(&mut o[..]);
+                    }
                 }
             }
+            let count = xs.len() as u64;
             if self.batched {
                 self.op.apply_batch(&xs, &mut outs);
                 stats.passes += 1;
+                stats.sizes[xs.len().min(SIZES - 1)] += 1;
             } else {
                 for (x, o) in xs.iter().zip(outs.iter_mut()) {
                     self.op.apply(x, o);
                 }
-                stats.passes += xs.len() as u64;
+                stats.passes += count;
+                stats.sizes[1] += count as u32;
             }
-        }
+            count
+        };
         for s in st.slots.iter_mut() {
             if s.state == SlotState::Requested {
                 s.state = SlotState::Done;
-                count += 1;
             }
         }
         st.stats.vectors += count;
@@ -112,13 +145,20 @@ impl Hub<'_> {
         self.cv.notify_all();
     }
 
-    fn apply(&self, lane: usize, x: &[f64], out: &mut [f64]) {
+    /// Posts `xs` (one lane's vectors) to the next pass and waits for their products.
+    fn apply(&self, lane: usize, xs: &[&[f64]], outs: &mut [&mut [f64]]) {
         let mut st = self.lock();
         {
             let slot = &mut st.slots[lane];
-            slot.x.clear();
-            slot.x.extend_from_slice(x);
-            slot.out.resize(x.len(), 0.0);
+            if slot.bufs.len() < xs.len() {
+                slot.bufs.resize_with(xs.len(), Default::default);
+            }
+            for (x, (bx, bo)) in xs.iter().zip(slot.bufs.iter_mut()) {
+                bx.clear();
+                bx.extend_from_slice(x);
+                bo.resize(x.len(), 0.0);
+            }
+            slot.len = xs.len();
             slot.state = SlotState::Requested;
         }
         st.waiting += 1;
@@ -127,7 +167,9 @@ impl Hub<'_> {
             st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
         }
         let slot = &mut st.slots[lane];
-        out.copy_from_slice(&slot.out);
+        for (out, (_, bo)) in outs.iter_mut().zip(&slot.bufs) {
+            out.copy_from_slice(bo);
+        }
         slot.state = SlotState::Idle;
     }
 
@@ -145,9 +187,35 @@ impl Hub<'_> {
 }
 
 /// One job's view of the shared game.
+///
+/// `apply_batch` posts all its vectors to one pass and keeps their products: a later `apply`
+/// of the same bits is answered from there, without a pass. A job that knows a vector it will
+/// need before it needs it (see [`super::lookahead`]) prefetches it with the vector it needs
+/// now, and the two share a pass instead of taking one each. Any other vector drops what is
+/// kept.
 pub struct Lane<'h, 'a> {
     hub: &'h Hub<'a>,
     id: usize,
+    /// Inputs and products of the last `apply_batch` not asked for again yet.
+    kept: Mutex<Vec<(Vec<f64>, Vec<f64>)>>,
+}
+
+impl Lane<'_, '_> {
+    /// The kept product of `x`, if any (taken: each is answered once).
+    fn take_kept(&self, x: &[f64], out: &mut [f64]) -> bool {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let same = |v: &[f64]| v.iter().zip(x).all(|(a, b)| a.to_bits() == b.to_bits());
+        match kept.iter().position(|(v, _)| v.len() == x.len() && same(v)) {
+            Some(i) => {
+                out.copy_from_slice(&kept.swap_remove(i).1);
+                true
+            }
+            None => {
+                kept.clear();
+                false
+            }
+        }
+    }
 }
 
 impl PreferenceOperator for Lane<'_, '_> {
@@ -157,7 +225,27 @@ impl PreferenceOperator for Lane<'_, '_> {
     fn apply(&self, x: &[f64], out: &mut [f64]) {
         assert_eq!(x.len(), self.n());
         assert_eq!(out.len(), self.n());
-        self.hub.apply(self.id, x, out);
+        if !self.take_kept(x, out) {
+            self.hub.apply(self.id, &[x], &mut [out]);
+        }
+    }
+    fn apply_batch(&self, xs: &[&[f64]], outs: &mut [&mut [f64]]) {
+        assert_eq!(xs.len(), outs.len());
+        for (x, o) in xs.iter().zip(outs.iter()) {
+            assert_eq!(x.len(), self.n());
+            assert_eq!(o.len(), self.n());
+        }
+        if xs.is_empty() {
+            return;
+        }
+        self.hub.apply(self.id, xs, outs);
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.clear();
+        kept.extend(
+            xs.iter()
+                .zip(outs.iter())
+                .map(|(x, o)| (x.to_vec(), o.to_vec())),
+        );
     }
     fn entry(&self, i: usize, j: usize) -> f64 {
         self.hub.op.entry(i, j)
@@ -210,8 +298,8 @@ pub fn run_lockstep<T: Send>(
         state: Mutex::new(State {
             slots: (0..k)
                 .map(|_| Slot {
-                    x: Vec::new(),
-                    out: Vec::new(),
+                    bufs: Vec::new(),
+                    len: 0,
                     state: SlotState::Idle,
                 })
                 .collect(),
@@ -229,7 +317,11 @@ pub fn run_lockstep<T: Send>(
                 let hub = &hub;
                 s.spawn(move || {
                     let _retire = Retire(hub, id);
-                    job(&Lane { hub, id })
+                    job(&Lane {
+                        hub,
+                        id,
+                        kept: Mutex::new(Vec::new()),
+                    })
                 })
             })
             .collect();
@@ -286,6 +378,54 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A lane's `apply_batch` shares one pass; a later `apply` of one of its vectors is answered
+    /// from the kept products (the bits of a single apply), any other vector takes a pass.
+    #[test]
+    fn prefetched_products_are_answered_without_a_pass() {
+        let d = tempfile::tempdir().unwrap();
+        let g = f32_game(d.path(), 61);
+        let n = g.n();
+        let single = |x: &[f64]| -> Vec<u64> {
+            let mut o = vec![0.0; n];
+            g.apply(x, &mut o);
+            o.iter().map(|v| v.to_bits()).collect()
+        };
+        let bits = |o: &[f64]| -> Vec<u64> { o.iter().map(|v| v.to_bits()).collect() };
+        let (a, b, c) = (vector(n, 1, 0), vector(n, 2, 0), vector(n, 3, 0));
+        let jobs: Vec<Job<'_, Vec<Vec<u64>>>> = (0..3)
+            .map(|j| {
+                let (a, b, c) = (&a, &b, &c);
+                Box::new(move |op: &dyn PreferenceOperator| {
+                    let mut got = Vec::new();
+                    let (mut o1, mut o2) = (vec![0.0; n], vec![0.0; n]);
+                    if j == 0 {
+                        // Prefetch a and b in one pass, then ask for b, a and c.
+                        op.apply_batch(&[a, b], &mut [&mut o1[..], &mut o2[..]]);
+                        got.push(bits(&o1));
+                        for x in [b, a, c] {
+                            op.apply(x, &mut o1);
+                            got.push(bits(&o1));
+                        }
+                    } else {
+                        for _ in 0..2 {
+                            op.apply(c, &mut o1);
+                            got.push(bits(&o1));
+                        }
+                    }
+                    got
+                }) as Job<'_, _>
+            })
+            .collect();
+        let (res, stats) = run_lockstep(g.as_ref(), jobs);
+        assert_eq!(res[0], vec![single(&a), single(&b), single(&a), single(&c)]);
+        assert_eq!(res[1], vec![single(&c), single(&c)]);
+        // Pass 1: a, b and the others' c; pass 2: job 0's c and the others' second c.
+        assert_eq!(stats.passes, 2);
+        assert_eq!(stats.vectors, 4 + 3);
+        assert_eq!(stats.sizes[4], 1);
+        assert_eq!(stats.sizes[3], 1);
     }
 
     /// A dense `f32` game of `n` actions, in a file (the batched kernel's storage).

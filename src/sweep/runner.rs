@@ -86,8 +86,7 @@ fn execute<'s, T: Send>(
             while jobs.peek().is_some() {
                 let chunk: Vec<_> = jobs.by_ref().take(group).collect();
                 let (res, s) = run_lockstep(op, chunk);
-                stats.passes += s.passes;
-                stats.vectors += s.vectors;
+                stats.add(&s);
                 out.extend(res);
             }
             out
@@ -142,6 +141,7 @@ pub fn run_game(
     let equilibria: Vec<Option<Equilibrium>> = execute(op, eq_jobs, mode, group, &mut stats)
         .into_iter()
         .collect::<Result<_>>()?;
+    let eq_stats = stats;
     // An interrupted equilibrium solve is dropped (it is solved again on resume), as are those
     // not started.
     let Some(equilibria) = equilibria.into_iter().collect::<Option<Vec<_>>>() else {
@@ -191,6 +191,17 @@ pub fn run_game(
     }
     if interrupted {
         return Ok(GameEnd::Interrupted);
+    }
+    if mode == Mode::Batched && std::env::var_os("NASHMP_BATCH_SIZES").is_some() {
+        let mut runs_stats = stats;
+        for (a, b) in runs_stats.sizes.iter_mut().zip(&eq_stats.sizes) {
+            *a -= b;
+        }
+        eprintln!(
+            "batch sizes (vectors:passes), n={n}: equilibria {} | runs {}",
+            eq_stats.sizes_line(),
+            runs_stats.sizes_line()
+        );
     }
     Ok(GameEnd::Done(GameOutcome {
         runs,
