@@ -23,6 +23,7 @@ pub mod cache;
 pub mod checkpoint;
 pub mod config;
 pub mod lockstep;
+pub mod lookahead;
 pub mod plots;
 pub mod record;
 pub mod runner;

@@ -9,6 +9,7 @@ use super::cache::GameSpec;
 use super::checkpoint::{GameCheckpoint, SavedRun};
 use super::config::SweepConfig;
 use super::lockstep::{run_lockstep, BatchStats, Job};
+use super::lookahead;
 use crate::algo::{AlgoKind, Schedule, StepSpec};
 use crate::equilibrium::{self, Equilibrium, EquilibriumParams};
 use crate::error::{Error, Result};
@@ -108,6 +109,9 @@ pub fn run_game(
     let n = op.n();
     let theta_ref = policy::uniform_theta(n);
     let group = (GROUP_BYTES / (n * 8 * VECTORS_PER_RUN)).clamp(1, GROUP_MAX);
+    // OMWU prefetches where a full group of prefetching runs still fits in GROUP_BYTES.
+    let prefetch = mode == Mode::Batched
+        && group * n * 8 * (VECTORS_PER_RUN + lookahead::EXTRA_VECTORS) <= GROUP_BYTES;
     let mut stats = BatchStats::default();
     if let Some(ck) = persist.ck {
         ck.create_dir()?;
@@ -177,7 +181,7 @@ pub fn run_game(
                     kind,
                     index: j,
                 };
-                one_run(op, cfg, cell, theta_ref, star, persist, saved)
+                one_run(op, cfg, cell, (theta_ref, star), prefetch, persist, saved)
             }) as Job<'_, _>
         })
         .collect();
@@ -232,8 +236,8 @@ fn one_run(
     op: &dyn PreferenceOperator,
     cfg: &SweepConfig,
     cell: Cell,
-    theta_ref: &[f64],
-    star: &[f64],
+    (theta_ref, star): (&[f64], &[f64]),
+    prefetch: bool,
     persist: GamePersist<'_>,
     saved: Option<SavedRun>,
 ) -> Result<Option<Vec<RunResult>>> {
@@ -293,15 +297,18 @@ fn one_run(
         beta,
         kind,
     };
-    let info = run::run_observed(op, &spec, state, &mut obs).map_err(|e| match e {
-        // A checkpoint that cannot be written names its own file.
-        e @ Error::Io { .. } => e,
-        e => e.context(format!(
-            "{} n={} β={beta} {kind}",
-            game.family_name(),
-            game.n
-        )),
-    })?;
+    // Prefetching changes the passes, not the results (see `lookahead`).
+    let factory = prefetch.then_some(&lookahead::Prefetching as &dyn run::AlgoFactory);
+    let info =
+        run::run_observed_with(op, &spec, factory, state, &mut obs).map_err(|e| match e {
+            // A checkpoint that cannot be written names its own file.
+            e @ Error::Io { .. } => e,
+            e => e.context(format!(
+                "{} n={} β={beta} {kind}",
+                game.family_name(),
+                game.n
+            )),
+        })?;
     if info.stop == StopReason::Interrupted {
         return Ok(None);
     }
