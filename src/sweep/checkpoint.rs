@@ -525,6 +525,7 @@ mod tests {
             stats: BatchStats {
                 passes: 3,
                 vectors: 9,
+                ..BatchStats::default()
             },
             compare: Some("x".into()),
             equilibria: vec![EqReport {

@@ -42,6 +42,33 @@ pub struct BatchStats {
     pub passes: u64,
     /// Vectors applied in total (the passes the jobs would have made alone).
     pub vectors: u64,
+    /// Batched passes by the number of vectors they carried (`sizes[k]`: passes of `k`
+    /// vectors, the last entry `SIZES - 1` or more); a diagnostic, not saved.
+    #[serde(skip)]
+    pub sizes: [u32; SIZES],
+}
+
+/// Entries of [`BatchStats::sizes`].
+pub const SIZES: usize = 17;
+
+impl BatchStats {
+    /// Adds another's counts.
+    pub fn add(&mut self, o: &BatchStats) {
+        self.passes += o.passes;
+        self.vectors += o.vectors;
+        for (a, b) in self.sizes.iter_mut().zip(&o.sizes) {
+            *a += b;
+        }
+    }
+
+    /// The histogram of batch sizes, e.g. `1:118 3:39 12:38` (sizes that occurred only).
+    pub fn sizes_line(&self) -> String {
+        let v: Vec<String> = (0..SIZES)
+            .filter(|&k| self.sizes[k] > 0)
+            .map(|k| format!("{k}:{}", self.sizes[k]))
+            .collect();
+        v.join(" ")
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -51,9 +78,12 @@ enum SlotState {
     Done,
 }
 
+/// A lane's request: `len` vectors (one for `apply` of a single column, several for a batch),
+/// column-major in `x`, their products in `out`.
 struct Slot {
     x: Vec<f64>,
     out: Vec<f64>,
+    len: usize,
     state: SlotState,
 }
 
@@ -123,12 +153,12 @@ impl Hub<'_> {
                 .filter(|(_, s)| s.state == SlotState::Requested)
                 .map(|(i, _)| i),
         );
-        let k = b.lanes.len();
-        b.x.resize(n * k, 0.0);
-        b.out.resize(n * k, 0.0);
-        for (c, &lane) in b.x.chunks_mut(n.max(1)).zip(&b.lanes) {
-            c.copy_from_slice(&st.slots[lane].x);
+        let k: usize = b.lanes.iter().map(|&l| st.slots[l].len).sum();
+        b.x.clear();
+        for &lane in &b.lanes {
+            b.x.extend_from_slice(&st.slots[lane].x);
         }
+        b.out.resize(n * k, 0.0);
         drop(st);
         let req = if self.batched {
             self.op.apply_scratch(k)
@@ -155,27 +185,38 @@ impl Hub<'_> {
             k as u64
         };
         let mut st = self.lock();
-        let out = MatRef::from_column_major_slice(&b.out, n, k);
-        for (c, &lane) in b.lanes.iter().enumerate() {
+        let mut at = 0;
+        for &lane in &b.lanes {
             let slot = &mut st.slots[lane];
+            let m = slot.len * n;
             slot.out.clear();
-            slot.out.extend_from_slice(column(out, c));
+            slot.out.extend_from_slice(&b.out[at..at + m]);
+            at += m;
             slot.state = SlotState::Done;
         }
         st.batch = b;
         st.stats.passes += passes;
         st.stats.vectors += k as u64;
+        if self.batched {
+            st.stats.sizes[k.min(SIZES - 1)] += 1;
+        } else {
+            st.stats.sizes[1] += k as u32;
+        }
         st.waiting = 0;
         self.cv.notify_all();
         st
     }
 
-    fn apply(&self, lane: usize, x: &[f64], out: &mut [f64]) {
+    /// Posts `rhs` (one lane's columns) to the next pass and waits for their products.
+    fn apply(&self, lane: usize, mut out: MatMut<'_, f64>, rhs: MatRef<'_, f64>) {
         let mut st = self.lock();
         {
             let slot = &mut st.slots[lane];
             slot.x.clear();
-            slot.x.extend_from_slice(x);
+            for v in 0..rhs.ncols() {
+                slot.x.extend_from_slice(column(rhs, v));
+            }
+            slot.len = rhs.ncols();
             slot.state = SlotState::Requested;
         }
         st.waiting += 1;
@@ -184,7 +225,10 @@ impl Hub<'_> {
             st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
         }
         let slot = &mut st.slots[lane];
-        out.copy_from_slice(&slot.out);
+        let n = rhs.nrows();
+        for (v, o) in crate::game::columns_mut(out.as_mut()).enumerate() {
+            o.copy_from_slice(&slot.out[v * n..(v + 1) * n]);
+        }
         slot.state = SlotState::Idle;
     }
 
@@ -202,21 +246,62 @@ impl Hub<'_> {
 }
 
 /// One job's view of the shared game.
+///
+/// An apply of several columns posts them all to one pass and keeps their products: a later
+/// single-column apply of the same bits is answered from there, without a pass. A job that
+/// knows a vector it will need before it needs it (see [`super::lookahead`]) prefetches it with
+/// the vector it needs now, and the two share a pass instead of taking one each. Any other
+/// single vector drops what is kept.
 pub struct Lane<'h, 'a> {
     hub: &'h Hub<'a>,
     id: usize,
+    /// Inputs and products of the last multi-column apply not asked for again yet.
+    kept: Mutex<Vec<(Vec<f64>, Vec<f64>)>>,
 }
 
-/// Posts each column to the hub and waits for its product: the batching is the hub's, so a
-/// lane needs no workspace of its own.
+impl Lane<'_, '_> {
+    /// The kept product of `x`, if any (taken: each is answered once).
+    fn take_kept(&self, x: &[f64], out: &mut [f64]) -> bool {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let same = |v: &[f64]| v.iter().zip(x).all(|(a, b)| a.to_bits() == b.to_bits());
+        match kept.iter().position(|(v, _)| v.len() == x.len() && same(v)) {
+            Some(i) => {
+                out.copy_from_slice(&kept.swap_remove(i).1);
+                true
+            }
+            None => {
+                kept.clear();
+                false
+            }
+        }
+    }
+}
+
+/// Posts the columns to the hub and waits for their products: the batching is the hub's, so
+/// a lane needs no workspace of its own.
 impl PreferenceOperator for Lane<'_, '_> {
     fn n(&self) -> usize {
         self.hub.op.n()
     }
-    fn apply(&self, out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, _stack: &mut MemStack) {
+    fn apply(&self, mut out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, _stack: &mut MemStack) {
         crate::game::check_shapes(self.n(), &out, &rhs);
-        for (v, o) in crate::game::columns_mut(out).enumerate() {
-            self.hub.apply(self.id, column(rhs, v), o);
+        match rhs.ncols() {
+            0 => {}
+            1 => {
+                let o = crate::game::columns_mut(out.as_mut())
+                    .next()
+                    .expect("one column");
+                if !self.take_kept(column(rhs, 0), o) {
+                    self.hub.apply(self.id, out, rhs);
+                }
+            }
+            k => {
+                self.hub.apply(self.id, out.as_mut(), rhs);
+                let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+                kept.clear();
+                let out = out.as_ref();
+                kept.extend((0..k).map(|v| (column(rhs, v).to_vec(), column(out, v).to_vec())));
+            }
         }
     }
     fn apply_scratch(&self, _k: usize) -> StackReq {
@@ -266,6 +351,7 @@ pub fn run_lockstep<T: Send>(
                 .map(|_| Slot {
                     x: Vec::new(),
                     out: Vec::new(),
+                    len: 0,
                     state: SlotState::Idle,
                 })
                 .collect(),
@@ -284,7 +370,11 @@ pub fn run_lockstep<T: Send>(
                 let hub = &hub;
                 s.spawn(move || {
                     let _retire = Retire(hub, id);
-                    job(&Lane { hub, id })
+                    job(&Lane {
+                        hub,
+                        id,
+                        kept: Mutex::new(Vec::new()),
+                    })
                 })
             })
             .collect();
@@ -353,6 +443,55 @@ mod tests {
         }
         std::fs::write(&p, b).unwrap();
         crate::game::open(&p, None).unwrap()
+    }
+
+    /// A lane's multi-column apply shares one pass; a later single apply of one of its vectors
+    /// is answered from the kept products (the bits of a single apply), any other vector takes
+    /// a pass.
+    #[test]
+    fn prefetched_products_are_answered_without_a_pass() {
+        let d = tempfile::tempdir().unwrap();
+        let g = f32_game(d.path(), 61);
+        let n = g.n();
+        let single = |x: &[f64]| -> Vec<u64> {
+            let mut o = vec![0.0; n];
+            apply_vec(g.as_ref(), x, &mut o);
+            o.iter().map(|v| v.to_bits()).collect()
+        };
+        let bits = |o: &[f64]| -> Vec<u64> { o.iter().map(|v| v.to_bits()).collect() };
+        let (a, b, c) = (vector(n, 1, 0), vector(n, 2, 0), vector(n, 3, 0));
+        let jobs: Vec<Job<'_, Vec<Vec<u64>>>> = (0..3)
+            .map(|j| {
+                let (a, b, c) = (&a, &b, &c);
+                Box::new(move |op: &dyn PreferenceOperator| {
+                    let mut got = Vec::new();
+                    let (mut o1, mut o2) = (vec![0.0; n], vec![0.0; n]);
+                    if j == 0 {
+                        // Prefetch a and b in one pass, then ask for b, a and c.
+                        crate::game::apply_cols(op, &[a, b], &mut [&mut o1[..], &mut o2[..]]);
+                        got.push(bits(&o1));
+                        for x in [b, a, c] {
+                            apply_vec(op, x, &mut o1);
+                            got.push(bits(&o1));
+                        }
+                    } else {
+                        for _ in 0..2 {
+                            apply_vec(op, c, &mut o1);
+                            got.push(bits(&o1));
+                        }
+                    }
+                    got
+                }) as Job<'_, _>
+            })
+            .collect();
+        let (res, stats) = run_lockstep(g.as_ref(), jobs);
+        assert_eq!(res[0], vec![single(&a), single(&b), single(&a), single(&c)]);
+        assert_eq!(res[1], vec![single(&c), single(&c)]);
+        // Pass 1: a, b and the others' c; pass 2: job 0's c and the others' second c.
+        assert_eq!(stats.passes, 2);
+        assert_eq!(stats.vectors, 4 + 3);
+        assert_eq!(stats.sizes[4], 1);
+        assert_eq!(stats.sizes[3], 1);
     }
 
     /// The low-rank batch reads the factors once for all vectors; each vector's product is the

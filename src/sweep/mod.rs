@@ -8,10 +8,10 @@
 //! ([`lockstep`]). Outputs, in one folder: `runs.csv`, `summary.csv`, `summary.md`, `sweep.json`
 //! (configuration, equilibrium certificates, timings, batching statistics) and `plots/`.
 //!
-//! `runs.csv`, `summary.csv` and `summary.md` are byte-identical for any thread count, and
-//! whether or not the sweep was interrupted and resumed; they may differ in the last bits from a
-//! sweep run one by one (`--one-by-one`), whose single-vector kernel sums in a different order
-//! from the batched one.
+//! `runs.csv`, `summary.csv` and `summary.md` are byte-identical for any thread count, whether
+//! or not the sweep was interrupted and resumed, and to a sweep run one by one (`--one-by-one`):
+//! every batched product is the bits of its single apply, so how the lock step groups vectors
+//! into passes (including OMWU's prefetch, [`lookahead`]) never shows in the results.
 //!
 //! **Interruptions.** Every completed game, and the runs of the game in progress (every
 //! [`SweepPersist::every`] iterations, and when the interrupt flag is raised, e.g. by Ctrl-C), are
@@ -24,6 +24,7 @@ pub mod cache;
 pub mod checkpoint;
 pub mod config;
 pub mod lockstep;
+pub mod lookahead;
 pub mod plots;
 pub mod record;
 pub mod runner;

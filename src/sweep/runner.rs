@@ -9,6 +9,7 @@ use super::cache::GameSpec;
 use super::checkpoint::{GameCheckpoint, SavedRun};
 use super::config::{CellKind, Oracle, Policy, SweepConfig};
 use super::lockstep::{run_lockstep, BatchStats, Job};
+use super::lookahead;
 use crate::algo::{AlgoKind, Schedule, StepSpec};
 use crate::equilibrium::{self, Equilibrium, EquilibriumParams};
 use crate::error::{Error, Result};
@@ -88,8 +89,7 @@ fn execute<'s, T: Send>(
             while jobs.peek().is_some() {
                 let chunk: Vec<_> = jobs.by_ref().take(group).collect();
                 let (res, s) = run_lockstep(op, chunk);
-                stats.passes += s.passes;
-                stats.vectors += s.vectors;
+                stats.add(&s);
                 out.extend(res);
             }
             out
@@ -111,6 +111,9 @@ pub fn run_game(
     let n = op.n();
     let theta_ref = policy::uniform_theta(n);
     let group = (GROUP_BYTES / (n * 8 * VECTORS_PER_RUN)).clamp(1, GROUP_MAX);
+    // OMWU prefetches where a full group of prefetching runs still fits in GROUP_BYTES.
+    let prefetch = mode == Mode::Batched
+        && group * n * 8 * (VECTORS_PER_RUN + lookahead::EXTRA_VECTORS) <= GROUP_BYTES;
     let mut stats = BatchStats::default();
     if let Some(ck) = persist.ck {
         ck.create_dir()?;
@@ -144,6 +147,7 @@ pub fn run_game(
     let equilibria: Vec<Option<Equilibrium>> = execute(op, eq_jobs, mode, group, &mut stats)
         .into_iter()
         .collect::<Result<_>>()?;
+    let eq_stats = stats;
     // An interrupted equilibrium solve is dropped (it is solved again on resume), as are those
     // not started.
     let Some(equilibria) = equilibria.into_iter().collect::<Option<Vec<_>>>() else {
@@ -186,7 +190,16 @@ pub fn run_game(
                 c,
                 index: j,
             };
-            one_run(op, cfg, cell, theta_ref, star, persist, saved, linear)
+            one_run(
+                op,
+                cfg,
+                cell,
+                (theta_ref, star),
+                prefetch,
+                persist,
+                saved,
+                linear,
+            )
         }) as Job<'_, _>;
         if (c.policy, c.oracle) == (Policy::Tabular, Oracle::Exact) {
             lock.push((j, job));
@@ -220,6 +233,17 @@ pub fn run_game(
     }
     if interrupted {
         return Ok(GameEnd::Interrupted);
+    }
+    if mode == Mode::Batched && std::env::var_os("NASHMP_BATCH_SIZES").is_some() {
+        let mut runs_stats = stats;
+        for (a, b) in runs_stats.sizes.iter_mut().zip(&eq_stats.sizes) {
+            *a -= b;
+        }
+        eprintln!(
+            "batch sizes (vectors:passes), n={n}: equilibria {} | runs {}",
+            eq_stats.sizes_line(),
+            runs_stats.sizes_line()
+        );
     }
     Ok(GameEnd::Done(GameOutcome {
         runs,
@@ -264,8 +288,8 @@ fn one_run(
     op: &dyn PreferenceOperator,
     cfg: &SweepConfig,
     cell: Cell,
-    theta_ref: &[f64],
-    star: &[f64],
+    (theta_ref, star): (&[f64], &[f64]),
+    prefetch: bool,
     persist: GamePersist<'_>,
     saved: Option<SavedRun>,
     linear: Option<&Arc<LinearPolicy>>,
@@ -332,9 +356,14 @@ fn one_run(
         },
         log_every: cfg.log_every(op.n(), cfg.algo_iters(kind, beta, op.n())),
     };
-    let factory = match c.policy {
-        Policy::Tabular => None,
-        Policy::Linear => {
+    let factory = match (c.policy, c.oracle) {
+        // Prefetching changes the passes, not the results (see `lookahead`); it applies to
+        // the lock step's runs only.
+        (Policy::Tabular, Oracle::Exact) => {
+            prefetch.then_some(&lookahead::Prefetching as &dyn run::AlgoFactory)
+        }
+        (Policy::Tabular, Oracle::Pg) => None,
+        (Policy::Linear, _) => {
             let l = linear.expect("the game's linear class is built for its linear cells");
             l.check(&[kind], &spec.oracle)?;
             Some(l.as_ref() as &dyn run::AlgoFactory)
