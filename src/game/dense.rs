@@ -4,8 +4,7 @@
 
 use super::validate;
 use super::{
-    check_shapes, column, columns_mut, Info, MatMut, MatRef, MemStack, PreferenceOperator,
-    StackReq, Structure,
+    check_shapes, column, columns_mut, Info, MatMut, MatRef, MemStack, PreferenceOperator, StackReq,
 };
 use crate::error::{Error, Result};
 use crate::io::container::Elem;
@@ -244,19 +243,8 @@ impl PreferenceOperator for DenseGame {
 
     fn info(&self) -> Info<'_> {
         let stored_bytes = (self.n as u64) * (self.n as u64) * self.elem.size() as u64;
-        Info {
-            layout: format!("dense {}", self.elem.name()),
-            stored_bytes,
-            description: format!(
-                "dense {} {}x{} ({} bytes) from {}",
-                self.elem.name(),
-                self.n,
-                self.n,
-                stored_bytes,
-                self.path.display()
-            ),
-            structure: Structure::None,
-        }
+        let layout = format!("dense {}", self.elem.name());
+        Info::matrix_file(layout, self.n, stored_bytes, &self.path)
     }
 }
 

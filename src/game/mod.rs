@@ -87,6 +87,23 @@ pub struct Info<'a> {
     pub structure: Structure<'a>,
 }
 
+impl Info<'static> {
+    /// A matrix layout read from `path`, with no structure beyond its entries: `layout` (e.g.
+    /// `dense f32`), described as `"{layout} {n}x{n} ({stored_bytes} bytes) from {path}"`.
+    pub fn matrix_file(layout: String, n: usize, stored_bytes: u64, path: &Path) -> Self {
+        let description = format!(
+            "{layout} {n}x{n} ({stored_bytes} bytes) from {}",
+            path.display()
+        );
+        Info {
+            layout,
+            stored_bytes,
+            description,
+            structure: Structure::None,
+        }
+    }
+}
+
 /// Structure of `P` a layout stores explicitly (and solvers exploit).
 #[derive(Clone, Debug, Default)]
 pub enum Structure<'a> {

@@ -12,8 +12,7 @@
 //! results are bit-identical for any number of threads.
 
 use super::{
-    check_shapes, column, columns_mut, Info, MatMut, MatRef, MemStack, PreferenceOperator,
-    StackReq, Structure,
+    check_shapes, column, columns_mut, Info, MatMut, MatRef, MemStack, PreferenceOperator, StackReq,
 };
 use crate::error::{Error, Result};
 use crate::io::container::{Elem, TILE, U16_ONE};
@@ -410,18 +409,7 @@ impl PreferenceOperator for PackedGame {
 
     fn info(&self) -> Info<'_> {
         let stored_bytes = (stored_tiles(self.nt) * TILE_ELEMS * self.elem.size()) as u64;
-        Info {
-            layout: format!("packed {}", self.elem.name()),
-            stored_bytes,
-            description: format!(
-                "packed {} {}x{} ({} bytes) from {}",
-                self.elem.name(),
-                self.n,
-                self.n,
-                stored_bytes,
-                self.path.display()
-            ),
-            structure: Structure::None,
-        }
+        let layout = format!("packed {}", self.elem.name());
+        Info::matrix_file(layout, self.n, stored_bytes, &self.path)
     }
 }
