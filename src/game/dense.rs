@@ -3,13 +3,11 @@
 //! memory for built-in and test games.
 
 use super::validate;
-use super::{
-    check_shapes, column, columns_mut, Info, MatMut, MatRef, MemStack, PreferenceOperator, StackReq,
-};
+use super::{check_shapes, Info, MatMut, MatRef, MemStack, PreferenceOperator, StackReq};
 use crate::error::{Error, Result};
 use crate::io::container::Elem;
 use crate::io::{array, mmap::Mapped, npy::DType};
-use crate::kernels::batch::{matvec_batch_in, matvec_batch_scratch, BatchElem, MAX_BATCH};
+use crate::kernels::batch::{matvec_batch_in, matvec_batch_scratch, BatchElem};
 use crate::kernels::isa::Isa;
 use crate::kernels::matvec::Element;
 use std::path::{Path, PathBuf};
@@ -256,30 +254,7 @@ pub(crate) fn apply_dense<T: BatchElem>(
     isa: Isa,
     stack: &mut MemStack,
 ) {
-    let k = rhs.ncols();
-    let mut outs = columns_mut(out);
-    if k == 1 {
-        return matvec_batch_in(
-            p,
-            &[column(rhs, 0)],
-            &mut [outs.next().expect("k = 1")],
-            isa,
-            stack,
-        );
-    }
-    for c0 in (0..k).step_by(MAX_BATCH) {
-        let m = (k - c0).min(MAX_BATCH);
-        let xs: [&[f64]; MAX_BATCH] =
-            std::array::from_fn(|v| if v < m { column(rhs, c0 + v) } else { &[] });
-        let mut os: [&mut [f64]; MAX_BATCH] = std::array::from_fn(|v| {
-            if v < m {
-                outs.next().expect("k columns")
-            } else {
-                &mut []
-            }
-        });
-        matvec_batch_in(p, &xs[..m], &mut os[..m], isa, stack);
-    }
+    super::for_column_groups(out, rhs, |xs, os| matvec_batch_in(p, xs, os, isa, stack));
 }
 
 #[cfg(test)]

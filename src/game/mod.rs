@@ -104,6 +104,32 @@ impl Info<'static> {
     }
 }
 
+/// Calls `pass(xs, outs)` on the columns of `rhs` and `out` in groups of at most
+/// [`MAX_BATCH`](crate::kernels::batch::MAX_BATCH), in order: one pass of a batched kernel per
+/// group, with the column slices in fixed arrays (no allocation).
+pub(crate) fn for_column_groups(
+    out: MatMut<'_, f64>,
+    rhs: MatRef<'_, f64>,
+    mut pass: impl FnMut(&[&[f64]], &mut [&mut [f64]]),
+) {
+    use crate::kernels::batch::MAX_BATCH;
+    let k = rhs.ncols();
+    let mut outs = columns_mut(out);
+    for c0 in (0..k).step_by(MAX_BATCH) {
+        let m = (k - c0).min(MAX_BATCH);
+        let xs: [&[f64]; MAX_BATCH] =
+            std::array::from_fn(|v| if v < m { column(rhs, c0 + v) } else { &[] });
+        let mut os: [&mut [f64]; MAX_BATCH] = std::array::from_fn(|v| {
+            if v < m {
+                outs.next().expect("k columns")
+            } else {
+                &mut []
+            }
+        });
+        pass(&xs[..m], &mut os[..m]);
+    }
+}
+
 /// Structure of `P` a layout stores explicitly (and solvers exploit).
 #[derive(Clone, Debug, Default)]
 pub enum Structure<'a> {

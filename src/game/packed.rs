@@ -11,9 +11,7 @@
 //! count), each with its own column accumulator; accumulators are combined in group order, so
 //! results are bit-identical for any number of threads.
 
-use super::{
-    check_shapes, column, columns_mut, Info, MatMut, MatRef, MemStack, PreferenceOperator, StackReq,
-};
+use super::{check_shapes, Info, MatMut, MatRef, MemStack, PreferenceOperator, StackReq};
 use crate::error::{Error, Result};
 use crate::io::container::{Elem, TILE, U16_ONE};
 use crate::io::mmap::Mapped;
@@ -351,26 +349,11 @@ impl PreferenceOperator for PackedGame {
     /// column's product is the bits of its single apply.
     fn apply(&self, out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, stack: &mut MemStack) {
         check_shapes(self.n, &out, &rhs);
-        let k = rhs.ncols();
-        let mut outs = columns_mut(out);
-        for c0 in (0..k).step_by(MAX_BATCH) {
-            let m = (k - c0).min(MAX_BATCH);
-            let xs: [&[f64]; MAX_BATCH] =
-                std::array::from_fn(|v| if v < m { column(rhs, c0 + v) } else { &[] });
-            let mut os: [&mut [f64]; MAX_BATCH] = std::array::from_fn(|v| {
-                if v < m {
-                    outs.next().expect("k columns")
-                } else {
-                    &mut []
-                }
-            });
-            let (xs, os) = (&xs[..m], &mut os[..m]);
-            match self.elem {
-                Elem::F32 => self.apply_typed::<f32>(xs, os, stack),
-                Elem::F64 => self.apply_typed::<f64>(xs, os, stack),
-                Elem::U16 => self.apply_typed::<u16>(xs, os, stack),
-            }
-        }
+        super::for_column_groups(out, rhs, |xs, os| match self.elem {
+            Elem::F32 => self.apply_typed::<f32>(xs, os, stack),
+            Elem::F64 => self.apply_typed::<f64>(xs, os, stack),
+            Elem::U16 => self.apply_typed::<u16>(xs, os, stack),
+        });
     }
 
     fn apply_scratch(&self, k: usize) -> StackReq {
