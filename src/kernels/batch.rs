@@ -14,7 +14,10 @@
 //! one vector at a time with the single kernel, the group's rows coming from cache after the
 //! first vector. (An earlier order — column blocks of 512 outside, 64 rows inside, to keep the
 //! vectors' blocks in L1 — read the matrix as 64 interleaved 2 KiB streams and ran at half the
-//! single kernel's bandwidth: a batch of 2 cost more than two single applies.)
+//! single kernel's bandwidth: a batch of 2 cost more than two single applies. A third order —
+//! column blocks inside each four-row group, every vector group served the group's 8 KiB row block
+//! from L1 — measured no faster on AVX-512: n = 16384 f32, interleaved with this order,
+//! k = 16 took 168–175 ms against 140–160 ms, k = 8 103–107 ms against 88–109 ms.)
 //! `f64` games take whole rows against up to four vectors at a time.
 
 use super::matvec::{self, row_scalar_f64, Element, Isa, PAR_MIN_ELEMS};
