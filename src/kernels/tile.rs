@@ -87,8 +87,14 @@ fn check_batch<T>(t: &[T], xi: &[&[f32]], xj: &[&[f32]], y: &[f32], z: Option<&[
     k
 }
 
-/// The scalar twin of the SIMD row-block kernel: the same lanes and order (fused multiply-adds
-/// through `mul_add`, the AVX2 `hadd` reduction written out), hence the same bits.
+/// The scalar twin of the SIMD row-block kernels: the same lanes and order (fused multiply-adds
+/// through `mul_add`, the SIMD reduction written out), hence the same bits.
+///
+/// The order, which every instruction set keeps: row `r` of the row block has 16 lane sums,
+/// lane `l` the fused chain over the 16 column chunks of `p[r][16·cc + l] · x_j[16·cc + l]`;
+/// its product is `h_l = a_l + a_{l+8}` (`l < 8`) summed as
+/// `((h_0 + h_1) + (h_2 + h_3)) + ((h_4 + h_5) + (h_6 + h_7))`. Column `c` of `z` is the fused
+/// chain over the rows, in order, of `p[r][c] · x_i[r]`.
 #[inline(always)]
 fn row_block_scalar<T: Copy>(
     t: &[T],
@@ -100,17 +106,14 @@ fn row_block_scalar<T: Copy>(
     conv: impl Fn(T) -> f32,
 ) {
     let panel = PANEL_ROWS * PANEL_COLS;
-    let mut acc = [[0.0f32; 8]; PANEL_ROWS];
+    let mut acc = [[0.0f32; PANEL_COLS]; PANEL_ROWS];
     for cc in 0..TILE / PANEL_COLS {
         let base = (rb * (TILE / PANEL_COLS) + cc) * panel;
         let col = cc * PANEL_COLS;
         for (r, a) in acc.iter_mut().enumerate() {
             let p = &t[base + r * PANEL_COLS..base + (r + 1) * PANEL_COLS];
-            for l in 0..8 {
+            for l in 0..PANEL_COLS {
                 a[l] = conv(p[l]).mul_add(xj[col + l], a[l]);
-            }
-            for l in 0..8 {
-                a[l] = conv(p[8 + l]).mul_add(xj[col + 8 + l], a[l]);
             }
             if let Some(z) = z.as_deref_mut() {
                 let xr = xi[rb * PANEL_ROWS + r];
@@ -121,7 +124,8 @@ fn row_block_scalar<T: Copy>(
         }
     }
     for (r, a) in acc.iter().enumerate() {
-        let s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+        let h: [f32; 8] = std::array::from_fn(|l| a[l] + a[l + 8]);
+        let s = ((h[0] + h[1]) + (h[2] + h[3])) + ((h[4] + h[5]) + (h[6] + h[7]));
         y[rb * PANEL_ROWS + r] += s;
     }
 }
@@ -145,7 +149,7 @@ fn tile_batch_scalar<T: Copy>(
 }
 
 macro_rules! simd_tile_impl {
-    ($t:ty, $avx:ident, $conv:expr) => {
+    ($t:ty, $kernel:ident, $conv:expr) => {
         impl TileElem for $t {
             #[inline]
             fn to_f64(self) -> f64 {
@@ -161,10 +165,13 @@ macro_rules! simd_tile_impl {
                 isa: Isa,
             ) {
                 #[cfg(target_arch = "x86_64")]
-                if let Some(tok) = isa.avx2() {
-                    // The AVX2 kernel serves AVX-512 too (its row sums are the AVX2 bits).
+                match isa {
+                    // SAFETY: the token exists only where the CPU has AVX-512 F/BW/VL, AVX2
+                    // and FMA.
+                    Isa::Avx512(tok) => return unsafe { avx512::$kernel(tok, t, xi, xj, y, z) },
                     // SAFETY: the token exists only where the CPU has AVX2 and FMA.
-                    return unsafe { avx2::$avx(tok, t, xi, xj, y, z) };
+                    Isa::Avx2(tok) => return unsafe { avx2::$kernel(tok, t, xi, xj, y, z) },
+                    Isa::Scalar => {}
                 }
                 let _ = isa;
                 tile_batch_scalar(t, xi, xj, y, z, $conv)
@@ -201,11 +208,117 @@ impl TileElem for f64 {
     }
 }
 
+/// Values in one row block of a tile (8 rows × 256 columns, as 16 panels).
+#[cfg(target_arch = "x86_64")]
+const ROW_BLOCK: usize = PANEL_ROWS * TILE;
+
+/// The batch driver of a SIMD kernel: for each row block, `$rows` (one `unsafe fn` per
+/// instruction set and element) against all `k` vector pairs while the block is in L1.
+#[cfg(target_arch = "x86_64")]
+macro_rules! batch_driver {
+    ($name:ident, $tok:ty, $feat:literal, $rows:ident, $t:ty) => {
+        #[target_feature(enable = $feat)]
+        pub fn $name(
+            _: $tok,
+            t: &[$t],
+            xi: &[&[f32]],
+            xj: &[&[f32]],
+            y: &mut [f32],
+            z: Option<&mut [f32]>,
+        ) {
+            let k = check_batch(t, xi, xj, y, z.as_deref());
+            let yp = y.as_mut_ptr();
+            let zp = z.map(|z| z.as_mut_ptr());
+            for rb in 0..TILE / PANEL_ROWS {
+                // SAFETY: a whole tile holds TILE / PANEL_ROWS row blocks.
+                let bp = unsafe { t.as_ptr().add(rb * ROW_BLOCK) };
+                // SAFETY: the shapes were checked: a whole tile, TILE values per vector in
+                // xi and xj, and k * TILE in y and z.
+                unsafe { $rows(bp, rb, k, xi, xj, yp, zp) }
+            }
+        }
+    };
+}
+
+/// `u16` row blocks against `k` vector pairs: one vector converts in the loop; a batch converts
+/// the row block once into an `f32` copy in L1 (exact, so the same bits) and runs the `f32`
+/// kernel on it for every vector instead of converting it `k` times.
+#[cfg(target_arch = "x86_64")]
+macro_rules! u16_rows {
+    ($feat:literal, $rows_f32:ident, $row_u16:ident, $convert:ident) => {
+        /// # Safety
+        /// As the `f32` row kernel, for each of the `k` pairs; `y`, `z` hold `k * TILE` values.
+        #[inline]
+        #[target_feature(enable = $feat)]
+        unsafe fn rows_u16(
+            bp: *const u16,
+            rb: usize,
+            k: usize,
+            xi: &[&[f32]],
+            xj: &[&[f32]],
+            yp: *mut f32,
+            zp: Option<*mut f32>,
+        ) {
+            if k == 1 {
+                // SAFETY: the caller's contract.
+                return unsafe { $row_u16(bp, rb, xi[0].as_ptr(), xj[0].as_ptr(), yp, zp) };
+            }
+            #[repr(align(64))]
+            struct Block([f32; ROW_BLOCK]);
+            let mut f = std::mem::MaybeUninit::<Block>::uninit();
+            // SAFETY: a place projection of the (uninitialised) copy; nothing is read.
+            let fp = unsafe { std::ptr::addr_of_mut!((*f.as_mut_ptr()).0) } as *mut f32;
+            // SAFETY: the row block and the copy both hold ROW_BLOCK values.
+            unsafe { $convert(bp, fp) };
+            // SAFETY: the copy, now fully written, is a row block of f32; the rest is the
+            // caller's contract.
+            unsafe { $rows_f32(fp, rb, k, xi, xj, yp, zp) }
+        }
+    };
+}
+
+/// `k` vector pairs against one `f32` row block, one after the other.
+#[cfg(target_arch = "x86_64")]
+macro_rules! f32_rows {
+    ($feat:literal, $row_f32:ident) => {
+        /// # Safety
+        /// As the row kernel, for each of the `k` pairs; `y`, `z` hold `k * TILE` values.
+        #[inline]
+        #[target_feature(enable = $feat)]
+        unsafe fn rows_f32(
+            bp: *const f32,
+            rb: usize,
+            k: usize,
+            xi: &[&[f32]],
+            xj: &[&[f32]],
+            yp: *mut f32,
+            zp: Option<*mut f32>,
+        ) {
+            for v in 0..k {
+                // SAFETY: the caller's contract.
+                unsafe {
+                    $row_f32(
+                        bp,
+                        rb,
+                        xi[v].as_ptr(),
+                        xj[v].as_ptr(),
+                        yp.add(v * TILE),
+                        zp.map(|z| z.add(v * TILE)),
+                    )
+                }
+            }
+        }
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     //! AVX2 + FMA: each public kernel takes an [`Avx2`] token. All loads stay inside the
-    //! slices, whose lengths are checked on entry.
-    use super::{check_batch, PANEL_COLS, PANEL_ROWS, TILE};
+    //! slices, whose lengths are checked on entry. A row's 16 lane sums live in two registers
+    //! (lanes 0–7, 8–15), so a row block runs as two passes of four rows (16 registers hold
+    //! eight accumulators, the column vectors and the panel values); the column chains keep
+    //! their row order across the two passes.
+    use super::{check_batch, PANEL_COLS, PANEL_ROWS, ROW_BLOCK, TILE};
     use crate::kernels::isa::Avx2;
     use crate::kernels::matvec::avx2::{load_f32, load_u16};
     use std::arch::x86_64::*;
@@ -213,14 +326,15 @@ mod avx2 {
     // No software prefetch: a tile is one sequential stream, and on this machine prefetching
     // one or two row blocks ahead measured 5–25 % slower than the hardware prefetcher alone.
 
-    /// The eight horizontal sums of `a[0..8]`, as one vector (a transposing reduction):
-    /// lane `r` is `((a_r0 + a_r1) + (a_r2 + a_r3)) + ((a_r4 + a_r5) + (a_r6 + a_r7))`.
+    /// The eight row sums of `h[0..8]` (each `h_r` already `a_l + a_{l+8}`), as one vector
+    /// (a transposing reduction): lane `r` is
+    /// `((h_r0 + h_r1) + (h_r2 + h_r3)) + ((h_r4 + h_r5) + (h_r6 + h_r7))`.
     #[target_feature(enable = "avx2,fma")]
-    fn row_sums(a: &[__m256; PANEL_ROWS]) -> __m256 {
-        let t0 = _mm256_hadd_ps(a[0], a[1]);
-        let t1 = _mm256_hadd_ps(a[2], a[3]);
-        let t2 = _mm256_hadd_ps(a[4], a[5]);
-        let t3 = _mm256_hadd_ps(a[6], a[7]);
+    pub(super) fn row_sums(h: &[__m256; PANEL_ROWS]) -> __m256 {
+        let t0 = _mm256_hadd_ps(h[0], h[1]);
+        let t1 = _mm256_hadd_ps(h[2], h[3]);
+        let t2 = _mm256_hadd_ps(h[4], h[5]);
+        let t3 = _mm256_hadd_ps(h[6], h[7]);
         let u0 = _mm256_hadd_ps(t0, t1);
         let u1 = _mm256_hadd_ps(t2, t3);
         _mm256_add_ps(
@@ -229,17 +343,25 @@ mod avx2 {
         )
     }
 
-    macro_rules! tile_kernel {
-        ($name:ident, $rb:ident, $t:ty, $load:ident) => {
-            /// Row block `rb` of the tile at `tp` against one vector pair.
+    /// [`row_sums`] of four rows: lane `r` of the result is row `r`'s sum.
+    #[target_feature(enable = "avx2,fma")]
+    fn row_sums4(h: &[__m256; 4]) -> __m128 {
+        let u = _mm256_hadd_ps(_mm256_hadd_ps(h[0], h[1]), _mm256_hadd_ps(h[2], h[3]));
+        _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1))
+    }
+
+    macro_rules! row_kernel {
+        ($rb:ident, $t:ty, $load:ident) => {
+            /// Row block `rb` of a tile against one vector pair; `bp` points to the row
+            /// block's panels.
             ///
             /// # Safety
-            /// `tp` points to a whole tile (`TILE_ELEMS` values); `xi`, `xj`, `y` and (if
-            /// given) `z` to `TILE` f32 each.
+            /// `bp` points to a row block (`ROW_BLOCK` values); `xi`, `xj`, `y` and (if given)
+            /// `z` to `TILE` f32 each; `rb < TILE / PANEL_ROWS`.
             #[inline]
             #[target_feature(enable = "avx2,fma")]
             unsafe fn $rb(
-                tp: *const $t,
+                bp: *const $t,
                 rb: usize,
                 xip: *const f32,
                 xjp: *const f32,
@@ -247,83 +369,230 @@ mod avx2 {
                 zp: Option<*mut f32>,
             ) {
                 let panel = PANEL_ROWS * PANEL_COLS;
-                let mut acc = [_mm256_setzero_ps(); PANEL_ROWS];
-                for cc in 0..TILE / PANEL_COLS {
-                    let base = (rb * (TILE / PANEL_COLS) + cc) * panel;
-                    let col = cc * PANEL_COLS;
-                    // SAFETY: base + panel <= TILE_ELEMS; col + 16 <= TILE; rb * 8 + r < TILE.
-                    unsafe {
-                        let x0 = _mm256_loadu_ps(xjp.add(col));
-                        let x1 = _mm256_loadu_ps(xjp.add(col + 8));
-                        match zp {
-                            Some(zp) => {
-                                let mut z0 = _mm256_loadu_ps(zp.add(col));
-                                let mut z1 = _mm256_loadu_ps(zp.add(col + 8));
-                                for r in 0..PANEL_ROWS {
-                                    let p = tp.add(base + r * PANEL_COLS);
-                                    let p0 = $load(p);
-                                    let p1 = $load(p.add(8));
-                                    acc[r] = _mm256_fmadd_ps(p0, x0, acc[r]);
-                                    acc[r] = _mm256_fmadd_ps(p1, x1, acc[r]);
-                                    let xr = _mm256_broadcast_ss(&*xip.add(rb * PANEL_ROWS + r));
-                                    z0 = _mm256_fmadd_ps(p0, xr, z0);
-                                    z1 = _mm256_fmadd_ps(p1, xr, z1);
+                for r0 in [0, 4] {
+                    let mut lo = [_mm256_setzero_ps(); 4];
+                    let mut hi = [_mm256_setzero_ps(); 4];
+                    for cc in 0..TILE / PANEL_COLS {
+                        let base = cc * panel;
+                        let col = cc * PANEL_COLS;
+                        // SAFETY: base + panel <= ROW_BLOCK; col + 16 <= TILE;
+                        // rb * 8 + r0 + r < TILE.
+                        unsafe {
+                            let x0 = _mm256_loadu_ps(xjp.add(col));
+                            let x1 = _mm256_loadu_ps(xjp.add(col + 8));
+                            match zp {
+                                Some(zp) => {
+                                    let mut z0 = _mm256_loadu_ps(zp.add(col));
+                                    let mut z1 = _mm256_loadu_ps(zp.add(col + 8));
+                                    for r in 0..4 {
+                                        let p = bp.add(base + (r0 + r) * PANEL_COLS);
+                                        let p0 = $load(p);
+                                        let p1 = $load(p.add(8));
+                                        lo[r] = _mm256_fmadd_ps(p0, x0, lo[r]);
+                                        hi[r] = _mm256_fmadd_ps(p1, x1, hi[r]);
+                                        let xr = _mm256_broadcast_ss(
+                                            &*xip.add(rb * PANEL_ROWS + r0 + r),
+                                        );
+                                        z0 = _mm256_fmadd_ps(p0, xr, z0);
+                                        z1 = _mm256_fmadd_ps(p1, xr, z1);
+                                    }
+                                    _mm256_storeu_ps(zp.add(col), z0);
+                                    _mm256_storeu_ps(zp.add(col + 8), z1);
                                 }
-                                _mm256_storeu_ps(zp.add(col), z0);
-                                _mm256_storeu_ps(zp.add(col + 8), z1);
-                            }
-                            None => {
-                                for r in 0..PANEL_ROWS {
-                                    let p = tp.add(base + r * PANEL_COLS);
-                                    acc[r] = _mm256_fmadd_ps($load(p), x0, acc[r]);
-                                    acc[r] = _mm256_fmadd_ps($load(p.add(8)), x1, acc[r]);
+                                None => {
+                                    for r in 0..4 {
+                                        let p = bp.add(base + (r0 + r) * PANEL_COLS);
+                                        lo[r] = _mm256_fmadd_ps($load(p), x0, lo[r]);
+                                        hi[r] = _mm256_fmadd_ps($load(p.add(8)), x1, hi[r]);
+                                    }
                                 }
                             }
                         }
                     }
-                }
-                // SAFETY: rb * 8 + 8 <= TILE.
-                unsafe {
-                    let yp = yp.add(rb * PANEL_ROWS);
-                    _mm256_storeu_ps(yp, _mm256_add_ps(_mm256_loadu_ps(yp), row_sums(&acc)));
-                }
-            }
-
-            #[target_feature(enable = "avx2,fma")]
-            pub fn $name(
-                _: Avx2,
-                t: &[$t],
-                xi: &[&[f32]],
-                xj: &[&[f32]],
-                y: &mut [f32],
-                z: Option<&mut [f32]>,
-            ) {
-                let k = check_batch(t, xi, xj, y, z.as_deref());
-                let tp = t.as_ptr();
-                let yp = y.as_mut_ptr();
-                let zp = z.map(|z| z.as_mut_ptr());
-                for rb in 0..TILE / PANEL_ROWS {
-                    for v in 0..k {
-                        // SAFETY: the shapes were checked: a whole tile, TILE values per
-                        // vector in xi, xj, and at v * TILE in y and z.
-                        unsafe {
-                            $rb(
-                                tp,
-                                rb,
-                                xi[v].as_ptr(),
-                                xj[v].as_ptr(),
-                                yp.add(v * TILE),
-                                zp.map(|z| z.add(v * TILE)),
-                            )
-                        }
+                    let h: [__m256; 4] = std::array::from_fn(|r| _mm256_add_ps(lo[r], hi[r]));
+                    // SAFETY: rb * 8 + r0 + 4 <= TILE.
+                    unsafe {
+                        let yp = yp.add(rb * PANEL_ROWS + r0);
+                        _mm_storeu_ps(yp, _mm_add_ps(_mm_loadu_ps(yp), row_sums4(&h)));
                     }
                 }
             }
         };
     }
 
-    tile_kernel!(tile_f32, row_block_f32, f32, load_f32);
-    tile_kernel!(tile_u16, row_block_u16, u16, load_u16);
+    row_kernel!(row_block_f32, f32, load_f32);
+    row_kernel!(row_block_u16, u16, load_u16);
+    f32_rows!("avx2,fma", row_block_f32);
+    u16_rows!("avx2,fma", rows_f32, row_block_u16, convert);
+
+    /// The row block at `bp` as f32 at `fp`.
+    ///
+    /// # Safety
+    /// `bp` and `fp` point to `ROW_BLOCK` values; `fp` is 32-byte aligned.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn convert(bp: *const u16, fp: *mut f32) {
+        for i in (0..ROW_BLOCK).step_by(8) {
+            // SAFETY: i + 8 <= ROW_BLOCK.
+            unsafe { _mm256_store_ps(fp.add(i), load_u16(bp.add(i))) }
+        }
+    }
+
+    batch_driver!(tile_f32, Avx2, "avx2,fma", rows_f32, f32);
+    batch_driver!(tile_u16, Avx2, "avx2,fma", rows_u16, u16);
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    //! AVX-512: each public kernel takes an [`Avx512`] token. One 16-lane register holds a
+    //! row's 16 lane sums (the AVX2 kernel's two registers) and a chunk's 16 columns of `z`, with
+    //! the same operations per lane, so the results are the AVX2 bits; the row's `x_i` values
+    //! are broadcast once per row block (32 registers hold them).
+    use super::{check_batch, PANEL_COLS, PANEL_ROWS, ROW_BLOCK, TILE};
+    use crate::kernels::isa::Avx512;
+    use std::arch::x86_64::*;
+
+    /// Sixteen f32 from `p`.
+    ///
+    /// # Safety
+    /// `p` points to 16 readable `f32` (any alignment).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+    unsafe fn load_f32(p: *const f32) -> __m512 {
+        // SAFETY: the caller's contract.
+        unsafe { _mm512_loadu_ps(p) }
+    }
+
+    /// Sixteen u16 from `p`, converted (exactly) to f32.
+    ///
+    /// # Safety
+    /// `p` points to 16 readable `u16` (32 bytes, any alignment).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+    unsafe fn load_u16(p: *const u16) -> __m512 {
+        // SAFETY: the caller's contract.
+        unsafe {
+            _mm512_cvtepi32_ps(_mm512_cvtepu16_epi32(_mm256_loadu_si256(
+                p as *const __m256i,
+            )))
+        }
+    }
+
+    /// `a_l + a_{l+8}` for `l < 8`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+    fn fold(a: __m512) -> __m256 {
+        _mm256_add_ps(
+            _mm512_castps512_ps256(a),
+            _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)),
+        )
+    }
+
+    macro_rules! row_kernel {
+        ($rb:ident, $t:ty, $load:ident) => {
+            /// Row block `rb` of a tile against one vector pair; `bp` points to the row
+            /// block's panels.
+            ///
+            /// # Safety
+            /// `bp` points to a row block (`ROW_BLOCK` values); `xi`, `xj`, `y` and (if given)
+            /// `z` to `TILE` f32 each; `rb < TILE / PANEL_ROWS`.
+            #[inline]
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+            unsafe fn $rb(
+                bp: *const $t,
+                rb: usize,
+                xip: *const f32,
+                xjp: *const f32,
+                yp: *mut f32,
+                zp: Option<*mut f32>,
+            ) {
+                let panel = PANEL_ROWS * PANEL_COLS;
+                let mut acc = [_mm512_setzero_ps(); PANEL_ROWS];
+                match zp {
+                    Some(zp) => {
+                        // SAFETY: rb * 8 + r < TILE.
+                        let xr: [__m512; PANEL_ROWS] = std::array::from_fn(|r| unsafe {
+                            _mm512_set1_ps(*xip.add(rb * PANEL_ROWS + r))
+                        });
+                        for cc in 0..TILE / PANEL_COLS {
+                            let (base, col) = (cc * panel, cc * PANEL_COLS);
+                            // SAFETY: base + panel <= ROW_BLOCK; col + 16 <= TILE.
+                            unsafe {
+                                let x = _mm512_loadu_ps(xjp.add(col));
+                                let mut z = _mm512_loadu_ps(zp.add(col));
+                                for r in 0..PANEL_ROWS {
+                                    let p = $load(bp.add(base + r * PANEL_COLS));
+                                    acc[r] = _mm512_fmadd_ps(p, x, acc[r]);
+                                    z = _mm512_fmadd_ps(p, xr[r], z);
+                                }
+                                _mm512_storeu_ps(zp.add(col), z);
+                            }
+                        }
+                    }
+                    None => {
+                        for cc in 0..TILE / PANEL_COLS {
+                            let (base, col) = (cc * panel, cc * PANEL_COLS);
+                            // SAFETY: base + panel <= ROW_BLOCK; col + 16 <= TILE.
+                            unsafe {
+                                let x = _mm512_loadu_ps(xjp.add(col));
+                                for r in 0..PANEL_ROWS {
+                                    let p = $load(bp.add(base + r * PANEL_COLS));
+                                    acc[r] = _mm512_fmadd_ps(p, x, acc[r]);
+                                }
+                            }
+                        }
+                    }
+                }
+                let h: [__m256; PANEL_ROWS] = std::array::from_fn(|r| fold(acc[r]));
+                // SAFETY: rb * 8 + 8 <= TILE.
+                unsafe {
+                    let yp = yp.add(rb * PANEL_ROWS);
+                    _mm256_storeu_ps(
+                        yp,
+                        _mm256_add_ps(_mm256_loadu_ps(yp), super::avx2::row_sums(&h)),
+                    );
+                }
+            }
+        };
+    }
+
+    row_kernel!(row_block_f32, f32, load_f32);
+    row_kernel!(row_block_u16, u16, load_u16);
+    f32_rows!("avx512f,avx512bw,avx512vl,avx2,fma", row_block_f32);
+    u16_rows!(
+        "avx512f,avx512bw,avx512vl,avx2,fma",
+        rows_f32,
+        row_block_u16,
+        convert
+    );
+
+    /// The row block at `bp` as f32 at `fp`.
+    ///
+    /// # Safety
+    /// `bp` and `fp` point to `ROW_BLOCK` values; `fp` is 64-byte aligned.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+    unsafe fn convert(bp: *const u16, fp: *mut f32) {
+        for i in (0..ROW_BLOCK).step_by(16) {
+            // SAFETY: i + 16 <= ROW_BLOCK.
+            unsafe { _mm512_store_ps(fp.add(i), load_u16(bp.add(i))) }
+        }
+    }
+
+    batch_driver!(
+        tile_f32,
+        Avx512,
+        "avx512f,avx512bw,avx512vl,avx2,fma",
+        rows_f32,
+        f32
+    );
+    batch_driver!(
+        tile_u16,
+        Avx512,
+        "avx512f,avx512bw,avx512vl,avx2,fma",
+        rows_u16,
+        u16
+    );
 }
 
 #[cfg(test)]
