@@ -27,6 +27,26 @@ pub struct Context<'a> {
     /// `θ_μ = log μ`, normalised.
     pub theta_ref: &'a [f64],
     pub beta: f64,
+    /// `θ_μ`'s one value if all its entries have the same bits (found by [`Context::new`]).
+    uniform: Option<f64>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(op: &'a dyn PreferenceOperator, theta_ref: &'a [f64], beta: f64) -> Self {
+        let first = theta_ref.first().copied();
+        let uniform = first.filter(|f| theta_ref.iter().all(|t| t.to_bits() == f.to_bits()));
+        Context {
+            op,
+            theta_ref,
+            beta,
+            uniform,
+        }
+    }
+
+    /// `θ_μ`'s value, if it is the same everywhere (a uniform reference policy).
+    pub fn uniform_ref(&self) -> Option<f64> {
+        self.uniform
+    }
 }
 
 /// `g(π_k)` of the current iterate, computed lazily at most once per iterate.
@@ -212,9 +232,10 @@ pub fn prox(ctx: &Context, alpha: f64, c: &[f64], g: &[f64], out: &mut [f64]) {
     prox_exp(ctx, alpha, c, g, out, None)
 }
 
-/// [`prox`], also writing `pi = exp(out)` when given, in fused passes (the prox and the maximum
-/// in one, the sum of exponentials, the normalisation and `exp` in one): three passes over the
-/// vectors instead of five, with the bits of `prox` then `exp`.
+/// [`prox`], also writing `pi = exp(out)` when given, in two passes over the vectors: the prox
+/// with each chunk's maximum and exponential sum taken while it is in cache
+/// ([`vector::fill_lse`]), then the normalisation and `exp` ([`vector::shift`]). A uniform
+/// reference (`θ_μ` constant) is not read. The bits of `prox` then `exp`.
 pub fn prox_exp(
     ctx: &Context,
     alpha: f64,
@@ -223,11 +244,34 @@ pub fn prox_exp(
     out: &mut [f64],
     pi: Option<&mut [f64]>,
 ) {
+    let (m, ls) = prox_fill(ctx, alpha, c, g, out);
+    let to = match pi {
+        Some(pi) => vector::Shifted::ThetaAndPi(pi),
+        None => vector::Shifted::Theta,
+    };
+    vector::shift(out, m, ls, to);
+}
+
+/// Only `pi = exp(prox(c, g))`, with `out` as scratch (left unnormalised): for a prox whose
+/// log-policy is needed only through its exponential (Nash-MP's `π½`). The bits of
+/// [`prox_exp`]'s `pi`, one write fewer.
+pub fn prox_pi(ctx: &Context, alpha: f64, c: &[f64], g: &[f64], out: &mut [f64], pi: &mut [f64]) {
+    let (m, ls) = prox_fill(ctx, alpha, c, g, out);
+    vector::shift(out, m, ls, vector::Shifted::PiOnly(pi));
+}
+
+/// `out = (c + αβ θ_μ + α g) / (1 + αβ)` unnormalised, and its `(m, ln S)`.
+fn prox_fill(ctx: &Context, alpha: f64, c: &[f64], g: &[f64], out: &mut [f64]) -> (f64, f64) {
     let ab = alpha * ctx.beta;
     let s = 1.0 / (1.0 + ab);
-    let tr = ctx.theta_ref;
-    let m = vector::fill_max(out, |i| (c[i] + ab * tr[i] + alpha * g[i]) * s);
-    vector::normalise_with_max(out, m, pi);
+    match ctx.uniform_ref() {
+        // The same operations on the same values as the general case, without reading θ_μ.
+        Some(t) => vector::fill_lse(out, |i| (c[i] + ab * t + alpha * g[i]) * s),
+        None => {
+            let tr = ctx.theta_ref;
+            vector::fill_lse(out, |i| (c[i] + ab * tr[i] + alpha * g[i]) * s)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Nash Mirror Prox: `θ½ = prox(θ_k, g(π_k))`, `θ_{k+1} = prox(θ_k, g(π½))`.
 
-use super::{prox_exp, AlgoKind, Algorithm, Context, CurrentPayoff};
+use super::{prox_exp, prox_pi, AlgoKind, Algorithm, Context, CurrentPayoff};
 use crate::game::apply_vec;
 
 pub struct NashMp {
@@ -37,18 +37,19 @@ impl Algorithm for NashMp {
     fn restore(&mut self, s: super::AlgoState) -> crate::error::Result<()> {
         s.restore_theta(&mut self.theta)
     }
-    /// Fused passes (bits unchanged): each prox also writes `exp` of its result, so
-    /// `π½ = exp(θ½)` and `π_{k+1} = exp(θ_{k+1})` (handed to `cur` for the next `g(π_{k+1})`)
-    /// cost no pass of their own.
+    /// Fused passes: each prox also writes `exp` of its result, so `π½ = exp(θ½)` and
+    /// `π_{k+1} = exp(θ_{k+1})` (handed to `cur` for the next `g(π_{k+1})`) cost no pass of
+    /// their own; `θ½` itself is needed only through `π½`, so it is never normalised
+    /// ([`prox_pi`]).
     fn step(&mut self, ctx: &Context, cur: &mut CurrentPayoff) {
         let g = cur.get(ctx.op, &self.theta);
-        prox_exp(
+        prox_pi(
             ctx,
             self.alpha,
             &self.theta,
             g,
             &mut self.half,
-            Some(&mut self.scratch),
+            &mut self.scratch,
         );
         apply_vec(ctx.op, &self.scratch, &mut self.g_half);
         // prox is element-wise before its normalisation, so it may write over its centre.

@@ -51,11 +51,7 @@ fn run(kind: AlgoKind, schedule: Schedule, steps: usize) -> (Vec<f64>, Vec<Vec<f
     let game = DenseGame::from_vec("p", 3, P.to_vec());
     let theta_ref: Vec<f64> = MU.iter().map(|v| v.ln()).collect();
     let theta0: Vec<f64> = PI0.iter().map(|v| v.ln()).collect();
-    let ctx = Context {
-        op: &game,
-        theta_ref: &theta_ref,
-        beta: BETA,
-    };
+    let ctx = Context::new(&game, &theta_ref, BETA);
     let mut a = build(kind, &theta0, ALPHA, schedule);
     for _ in 0..steps {
         let mut cur = CurrentPayoff::new(3);

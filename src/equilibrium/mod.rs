@@ -159,11 +159,7 @@ fn solve_core(
         )));
     }
     let n = op.n();
-    let ctx = Context {
-        op,
-        theta_ref,
-        beta,
-    };
+    let ctx = Context::new(op, theta_ref, beta);
     let alpha = 2.0;
     let memory = params.memory.min(default_memory(n));
     let mut aa = (memory > 0).then(|| Anderson::new(memory));

@@ -124,44 +124,130 @@ pub fn fill(out: &mut [f64], f: impl Fn(usize) -> f64 + Sync + Send) {
     }
 }
 
-/// Subtracts the log-normaliser: afterwards `logsumexp(x) = 0`.
-///
-/// Computed as `(x_i − max) − log Σ exp(x_j − max)`: the first difference is exact near the
-/// maximum (Sterbenz), so the result is normalised to the precision of small numbers even when
-/// the entries are large.
-pub fn normalise(x: &mut [f64]) {
-    let n = x.len();
-    let m = max_by(n, |i| x[i]);
-    if !m.is_finite() {
-        return;
-    }
-    let s = sum_exp_shifted(x, m).ln();
-    if n < PAR_MIN {
-        x.iter_mut().for_each(|v| *v = (*v - m) - s);
+/// The log-normaliser of `x` as `(m, ln S)`, `m = max_i x_i` and `S = Σ_i exp(x_i − m)`,
+/// from per-chunk parts: chunk `c` (of [`CHUNK`] entries) gives its maximum `m_c` and
+/// `s_c = Σ_{i∈c} exp(x_i − m_c)`, and `S = Σ_c s_c · exp(m_c − m)` in chunk order. A chunk's
+/// part needs only the chunk, so [`fill_lse`] takes it while the chunk is in cache.
+/// `(−∞, −∞)` if every entry is `−∞` (or `x` is empty).
+pub fn lse_parts(x: &[f64]) -> (f64, f64) {
+    let part = |c: &[f64]| chunk_part(c);
+    let parts: Vec<(f64, f64)> = if x.len() < PAR_MIN {
+        x.chunks(CHUNK).map(part).collect()
     } else {
-        x.par_iter_mut().for_each(|v| *v = (*v - m) - s);
+        x.par_chunks(CHUNK).map(part).collect()
+    };
+    combine_parts(&parts)
+}
+
+/// One chunk's `(m_c, s_c)` ([`lse_parts`]); `(−∞, 0)` if it holds no finite maximum.
+#[inline]
+fn chunk_part(c: &[f64]) -> (f64, f64) {
+    let m = max_lanes(c);
+    if m.is_finite() {
+        (m, super::exp::sum_exp_shifted(c, m))
+    } else {
+        (m, 0.0)
     }
 }
 
-/// `out[i] = f(i)`, returning `max_i out[i]` (as [`max_by`] would): one pass instead of two.
-pub fn fill_max(out: &mut [f64], f: impl Fn(usize) -> f64 + Sync + Send) -> f64 {
+/// `(m, ln S)` from the chunks' parts, in chunk order ([`lse_parts`]).
+fn combine_parts(parts: &[(f64, f64)]) -> (f64, f64) {
+    let m = parts
+        .iter()
+        .fold(f64::NEG_INFINITY, |a, &(mc, _)| a.max(mc));
+    if !m.is_finite() {
+        return (m, m);
+    }
+    let s: f64 = parts
+        .iter()
+        .filter(|(mc, _)| mc.is_finite())
+        .map(|&(mc, sc)| sc * super::exp::exp(mc - m))
+        .sum();
+    (m, s.ln())
+}
+
+/// Subtracts the log-normaliser ([`lse_parts`]): afterwards `logsumexp(x) = 0`.
+///
+/// Computed as `(x_i − m) − ln S`: the first difference is exact near the maximum (Sterbenz),
+/// so the result is normalised to the precision of small numbers even when the entries are
+/// large.
+pub fn normalise(x: &mut [f64]) {
+    let (m, ls) = lse_parts(x);
+    shift(x, m, ls, Shifted::Theta);
+}
+
+/// `out[i] = f(i)`, returning `(m, ln S)` of `out` as [`lse_parts`] would: one pass over
+/// memory instead of three (each chunk's maximum and exponential sum are taken while the chunk
+/// is in cache).
+pub fn fill_lse(out: &mut [f64], f: impl Fn(usize) -> f64 + Sync + Send) -> (f64, f64) {
     let part = |(c, o): (usize, &mut [f64])| {
         let lo = c * CHUNK;
         for (k, v) in o.iter_mut().enumerate() {
             *v = f(lo + k);
         }
-        max_lanes(o)
+        chunk_part(o)
     };
-    if out.len() < PAR_MIN {
-        out.chunks_mut(CHUNK)
-            .enumerate()
-            .map(part)
-            .fold(f64::NEG_INFINITY, f64::max)
+    let parts: Vec<(f64, f64)> = if out.len() < PAR_MIN {
+        out.chunks_mut(CHUNK).enumerate().map(part).collect()
     } else {
-        out.par_chunks_mut(CHUNK)
-            .enumerate()
-            .map(part)
-            .reduce(|| f64::NEG_INFINITY, f64::max)
+        out.par_chunks_mut(CHUNK).enumerate().map(part).collect()
+    };
+    combine_parts(&parts)
+}
+
+/// What [`shift`] writes.
+pub enum Shifted<'a> {
+    /// `x ← (x − m) − ln S`.
+    Theta,
+    /// That, and `pi = exp` of it, in the same pass.
+    ThetaAndPi(&'a mut [f64]),
+    /// Only `pi = exp((x − m) − ln S)`, `x` left as it is (a log-policy needed only through its
+    /// exponential: one write fewer).
+    PiOnly(&'a mut [f64]),
+}
+
+/// Normalises by a known `(m, ln S)` ([`lse_parts`], [`fill_lse`]); with a `pi`, also writes
+/// the exponential of the result (the bits of [`exp_into`] on it). If `m` is not finite, `x`
+/// is left as it is and `pi = exp(x)`.
+pub fn shift(x: &mut [f64], m: f64, ls: f64, to: Shifted) {
+    if !m.is_finite() {
+        match to {
+            Shifted::Theta => {}
+            Shifted::ThetaAndPi(pi) | Shifted::PiOnly(pi) => exp_into(x, pi),
+        }
+        return;
+    }
+    let par = x.len() >= PAR_MIN;
+    match to {
+        Shifted::Theta => {
+            if par {
+                x.par_iter_mut().for_each(|v| *v = (*v - m) - ls);
+            } else {
+                x.iter_mut().for_each(|v| *v = (*v - m) - ls);
+            }
+        }
+        Shifted::ThetaAndPi(pi) => {
+            assert_eq!(pi.len(), x.len());
+            let part = |(xc, pc): (&mut [f64], &mut [f64])| super::exp::shift_exp(xc, m, ls, pc);
+            if par {
+                x.par_chunks_mut(CHUNK)
+                    .zip(pi.par_chunks_mut(CHUNK))
+                    .for_each(part);
+            } else {
+                x.chunks_mut(CHUNK).zip(pi.chunks_mut(CHUNK)).for_each(part);
+            }
+        }
+        Shifted::PiOnly(pi) => {
+            assert_eq!(pi.len(), x.len());
+            let part = |(xc, pc): (&[f64], &mut [f64])| super::exp::shifted_exp(xc, m, ls, pc);
+            if par {
+                x.par_chunks(CHUNK)
+                    .zip(pi.par_chunks_mut(CHUNK))
+                    .for_each(part);
+            } else {
+                x.chunks(CHUNK).zip(pi.chunks_mut(CHUNK)).for_each(part);
+            }
+        }
     }
 }
 
@@ -180,38 +266,6 @@ fn max_lanes(x: &[f64]) -> f64 {
     tail.iter()
         .chain(&m)
         .fold(f64::NEG_INFINITY, |a, &b| a.max(b))
-}
-
-/// [`normalise`] of a vector whose maximum `m` is known, also writing `pi = exp(x)` of the
-/// result in the same pass when given: the bits of `normalise` then [`exp_into`].
-pub fn normalise_with_max(x: &mut [f64], m: f64, pi: Option<&mut [f64]>) {
-    if !m.is_finite() {
-        if let Some(pi) = pi {
-            exp_into(x, pi);
-        }
-        return;
-    }
-    let s = sum_exp_shifted(x, m).ln();
-    match pi {
-        None => {
-            if x.len() < PAR_MIN {
-                x.iter_mut().for_each(|v| *v = (*v - m) - s);
-            } else {
-                x.par_iter_mut().for_each(|v| *v = (*v - m) - s);
-            }
-        }
-        Some(pi) => {
-            assert_eq!(pi.len(), x.len());
-            let part = |(xc, pc): (&mut [f64], &mut [f64])| super::exp::shift_exp(xc, m, s, pc);
-            if x.len() < PAR_MIN {
-                x.chunks_mut(CHUNK).zip(pi.chunks_mut(CHUNK)).for_each(part);
-            } else {
-                x.par_chunks_mut(CHUNK)
-                    .zip(pi.par_chunks_mut(CHUNK))
-                    .for_each(part);
-            }
-        }
-    }
 }
 
 /// `out[i] = exp(theta[i])` ([`super::exp`]).
@@ -255,29 +309,59 @@ mod tests {
         assert!(logsumexp(&v).abs() < 1e-15, "{}", logsumexp(&v));
     }
 
-    /// The fused passes give the bits of the separate ones.
+    /// The fused passes give the bits of the separate ones, for every output.
     #[test]
     fn fused_passes_are_the_separate_bits() {
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for n in [5usize, PAR_MIN + 3 * CHUNK + 17] {
             let f = |i: usize| ((i * 7919) % 1013) as f64 * 0.37 - 200.0;
             let mut a = vec![0.0; n];
             fill(&mut a, f);
-            let ma = max_by(n, |i| a[i]);
+            let raw = a.clone();
             normalise(&mut a);
             let mut pa = vec![0.0; n];
             exp_into(&a, &mut pa);
             let mut b = vec![0.0; n];
-            let mb = fill_max(&mut b, f);
-            assert_eq!(ma.to_bits(), mb.to_bits());
+            let (m, ls) = fill_lse(&mut b, f);
+            assert_eq!(bits(&b), bits(&raw));
+            assert_eq!((m.to_bits(), ls.to_bits()), {
+                let (m2, l2) = lse_parts(&raw);
+                (m2.to_bits(), l2.to_bits())
+            });
             let mut pb = vec![0.0; n];
-            normalise_with_max(&mut b, mb, Some(&mut pb));
-            assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()));
-            assert!(pa.iter().zip(&pb).all(|(p, q)| p.to_bits() == q.to_bits()));
-            let mut c = vec![0.0; n];
-            let mc = fill_max(&mut c, f);
-            normalise_with_max(&mut c, mc, None);
-            assert!(a.iter().zip(&c).all(|(p, q)| p.to_bits() == q.to_bits()));
+            shift(&mut b, m, ls, Shifted::ThetaAndPi(&mut pb));
+            assert_eq!(bits(&a), bits(&b));
+            assert_eq!(bits(&pa), bits(&pb));
+            let mut c = raw.clone();
+            shift(&mut c, m, ls, Shifted::Theta);
+            assert_eq!(bits(&a), bits(&c));
+            let (mut d, mut pd) = (raw.clone(), vec![0.0; n]);
+            shift(&mut d, m, ls, Shifted::PiOnly(&mut pd));
+            assert_eq!(bits(&d), bits(&raw));
+            assert_eq!(bits(&pa), bits(&pd));
+            // Normalised: Σ π = 1.
+            assert!((pa.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         }
+    }
+
+    /// The chunked log-normaliser is the exact one to rounding, with chunks of very different
+    /// maxima, chunks of `−∞` and an all-`−∞` vector.
+    #[test]
+    fn lse_parts_is_the_log_normaliser() {
+        let n = 3 * CHUNK + 5;
+        let mut x: Vec<f64> = (0..n).map(|i| ((i % 97) as f64).sin() * 3.0).collect();
+        x[CHUNK..2 * CHUNK].fill(f64::NEG_INFINITY);
+        x[2 * CHUNK..3 * CHUNK].iter_mut().for_each(|v| *v += 40.0);
+        let (m, ls) = lse_parts(&x);
+        let want_m = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let want: f64 = x.iter().map(|v| (v - want_m).exp()).sum::<f64>().ln();
+        assert_eq!(m, want_m);
+        assert!((ls - want).abs() < 1e-13, "{ls} vs {want}");
+        let (m, ls) = lse_parts(&[f64::NEG_INFINITY; 7]);
+        assert!(m == f64::NEG_INFINITY && ls == f64::NEG_INFINITY);
+        let mut v = vec![f64::NEG_INFINITY, 0.0];
+        normalise(&mut v);
+        assert_eq!(v, vec![f64::NEG_INFINITY, 0.0]);
     }
 
     #[test]

@@ -37,11 +37,7 @@ fn noise_free_pg_is_nash_mp() {
     let theta_ref = nonuniform(n);
     let theta0 = crate::policy::uniform_theta(n);
     let (alpha, beta) = (2.0, 0.05);
-    let ctx = Context {
-        op: &g,
-        theta_ref: &theta_ref,
-        beta,
-    };
+    let ctx = Context::new(&g, &theta_ref, beta);
     let mut exact = algo::build(algo::AlgoKind::NashMp, &theta0, alpha, Schedule::Constant);
     let mut approx = ApproxNashMp::new(&theta0, alpha, PG, 1, Fidelity::Expected);
     let (mut c1, mut c2) = (CurrentPayoff::new(n), CurrentPayoff::new(n));
@@ -236,11 +232,7 @@ fn sampling_scales_past_dense_sizes() {
     );
     // One approximate Nash-MP iteration: O(n) per inner step, O(1) per sampled pair.
     let theta_ref = crate::policy::uniform_theta(n);
-    let ctx = Context {
-        op: &skill,
-        theta_ref: &theta_ref,
-        beta: 0.1,
-    };
+    let ctx = Context::new(&skill, &theta_ref, 0.1);
     let params = PgParams {
         inner_steps: 2,
         batch: 10_000,

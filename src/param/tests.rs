@@ -85,11 +85,7 @@ fn exact_parametric_nash_mp_equals_tabular() {
         let op = game(t.path(), family, n, 6, 5);
         let c = class_of(op.as_ref());
         let tr = uniform_theta(n);
-        let ctx = Context {
-            op: op.as_ref(),
-            theta_ref: &tr,
-            beta,
-        };
+        let ctx = Context::new(op.as_ref(), &tr, beta);
         for kind in [AlgoKind::NashMp, AlgoKind::Omwu, AlgoKind::Mmd] {
             let alpha = kind.default_alpha(beta);
             let mut tab = algo::build(kind, &tr, alpha, Schedule::Constant);

@@ -432,13 +432,13 @@ pub fn run_observed_with(
     assert_eq!(spec.theta0.len(), n);
     assert_eq!(spec.theta_ref.len(), n);
     let sampled = sampled_game(op, spec);
-    let ctx = Context {
-        op: sampled
+    let ctx = Context::new(
+        sampled
             .as_ref()
             .map_or(op, |s| s as &dyn PreferenceOperator),
-        theta_ref: spec.theta_ref,
-        beta: spec.beta,
-    };
+        spec.theta_ref,
+        spec.beta,
+    );
     let mut alg = build_algo(spec, factory)?;
     let mut meter = Meter::new(op, spec);
     let mut alg_cur = spec.oracle.is_stochastic().then(|| {

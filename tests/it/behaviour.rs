@@ -164,11 +164,7 @@ fn one_nash_mp_step_matches_the_closed_form() {
     let game = nashmp::game::DenseGame::from_vec("p", 3, p.to_vec());
     let theta_ref: Vec<f64> = mu.iter().map(|v: &f64| v.ln()).collect();
     let theta0: Vec<f64> = pi0.iter().map(|v: &f64| v.ln()).collect();
-    let ctx = Context {
-        op: &game,
-        theta_ref: &theta_ref,
-        beta,
-    };
+    let ctx = Context::new(&game, &theta_ref, beta);
     let mut theta_half = vec![0.0; 3];
     algo::prox(&ctx, alpha, &theta0, &g0, &mut theta_half);
     for i in 0..3 {
