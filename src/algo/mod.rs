@@ -17,7 +17,7 @@ pub mod params;
 pub use params::{AlgoInfo, AlgoKind, Schedule, Step, StepSpec};
 
 use crate::game::apply_vec;
-use crate::game::{payoff, PreferenceOperator};
+use crate::game::{payoff, Classes, PreferenceOperator};
 use crate::kernels::vector;
 use std::time::Instant;
 
@@ -29,23 +29,35 @@ pub struct Context<'a> {
     pub beta: f64,
     /// `θ_μ`'s one value if all its entries have the same bits (found by [`Context::new`]).
     uniform: Option<f64>,
+    /// The operator's classes, if its apply is the class payoff of its stored classes.
+    classes: Option<Classes<'a>>,
 }
 
 impl<'a> Context<'a> {
     pub fn new(op: &'a dyn PreferenceOperator, theta_ref: &'a [f64], beta: f64) -> Self {
         let first = theta_ref.first().copied();
         let uniform = first.filter(|f| theta_ref.iter().all(|t| t.to_bits() == f.to_bits()));
+        let classes = op.info().structure.classes().filter(|c| c.is_stored());
         Context {
             op,
             theta_ref,
             beta,
             uniform,
+            classes,
         }
     }
 
     /// `θ_μ`'s value, if it is the same everywhere (a uniform reference policy).
     pub fn uniform_ref(&self) -> Option<f64> {
         self.uniform
+    }
+
+    /// The classes of a block game, whose payoff `P π` is `Q · mass(π)` spread by class
+    /// ([`crate::game::class_values`]): an algorithm may compute it from the class masses of `π`
+    /// (taken in the pass that writes `π`) instead of applying the operator, with the same
+    /// bits (the same sums in the same order as the operator's apply).
+    pub fn classes(&self) -> Option<&Classes<'a>> {
+        self.classes.as_ref()
     }
 }
 
@@ -66,7 +78,7 @@ pub struct CurrentPayoff {
 
 /// Identifies the vector an algorithm preset `π` for: its address, its first, middle and last
 /// entries (a vector moved or rewritten since does not match).
-fn pi_key(theta: &[f64]) -> [u64; 4] {
+pub(crate) fn pi_key(theta: &[f64]) -> [u64; 4] {
     let n = theta.len();
     let at = |i: usize| theta.get(i).map_or(0, |v| v.to_bits());
     [
@@ -252,24 +264,37 @@ pub fn prox_exp(
     vector::shift(out, m, ls, to);
 }
 
-/// Only `pi = exp(prox(c, g))`, with `out` as scratch (left unnormalised): for a prox whose
-/// log-policy is needed only through its exponential (Nash-MP's `π½`). The bits of
-/// [`prox_exp`]'s `pi`, one write fewer.
-pub fn prox_pi(ctx: &Context, alpha: f64, c: &[f64], g: &[f64], out: &mut [f64], pi: &mut [f64]) {
-    let (m, ls) = prox_fill(ctx, alpha, c, g, out);
-    vector::shift(out, m, ls, vector::Shifted::PiOnly(pi));
+/// Only `pi = exp(prox(c, g))`, computed in `pi` itself (the unnormalised log-policy is
+/// written there, then exponentiated in place): for a prox whose log-policy is needed only
+/// through its exponential (Nash-MP's `π½`). The bits of [`prox_exp`]'s `pi`, one vector
+/// and one write fewer.
+pub fn prox_pi(ctx: &Context, alpha: f64, c: &[f64], g: &[f64], pi: &mut [f64]) {
+    let (m, ls) = prox_fill(ctx, alpha, c, g, pi);
+    vector::shift(pi, m, ls, vector::Shifted::ExpInPlace);
 }
 
 /// `out = (c + αβ θ_μ + α g) / (1 + αβ)` unnormalised, and its `(m, ln S)`.
 fn prox_fill(ctx: &Context, alpha: f64, c: &[f64], g: &[f64], out: &mut [f64]) -> (f64, f64) {
+    prox_fill_with(ctx, alpha, c, |i| g[i], out)
+}
+
+/// [`prox_fill`] with the payoff given entry by entry (`g(i)`; e.g. a block game's class
+/// values, [`Context::classes`]).
+pub(crate) fn prox_fill_with(
+    ctx: &Context,
+    alpha: f64,
+    c: &[f64],
+    g: impl Fn(usize) -> f64 + Sync + Send,
+    out: &mut [f64],
+) -> (f64, f64) {
     let ab = alpha * ctx.beta;
     let s = 1.0 / (1.0 + ab);
     match ctx.uniform_ref() {
         // The same operations on the same values as the general case, without reading θ_μ.
-        Some(t) => vector::fill_lse(out, |i| (c[i] + ab * t + alpha * g[i]) * s),
+        Some(t) => vector::fill_lse(out, |i| (c[i] + ab * t + alpha * g(i)) * s),
         None => {
             let tr = ctx.theta_ref;
-            vector::fill_lse(out, |i| (c[i] + ab * tr[i] + alpha * g[i]) * s)
+            vector::fill_lse(out, |i| (c[i] + ab * tr[i] + alpha * g(i)) * s)
         }
     }
 }

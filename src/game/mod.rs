@@ -8,6 +8,7 @@ pub mod validate;
 
 pub use dense::{DenseGame, ElementBytes, Storage};
 pub use packed::PackedGame;
+pub(crate) use structured::class_values;
 pub use structured::{BlockGame, LowRankGame};
 
 use crate::error::{Error, Result};
@@ -220,6 +221,26 @@ impl<'a> Classes<'a> {
             },
             ClassIds::Slice(s) => s[i],
         }
+    }
+    /// Number of classes `k` (`Q` is `k × k`).
+    pub fn k(&self) -> usize {
+        (self.q.len() as f64).sqrt().round() as usize
+    }
+    /// The classes as one byte per action, if they are stored so.
+    pub(crate) fn u8_ids(&self) -> Option<&'a [u8]> {
+        match self.ids {
+            ClassIds::Stored {
+                bytes,
+                width: crate::io::container::TypeWidth::U8,
+            } => Some(bytes),
+            _ => None,
+        }
+    }
+    /// Whether the payoff `P x` is [`class_values`] of the class masses of `x`,
+    /// spread by class: true of a stored block game's classes (its apply computes exactly
+    /// that), not promised of classes given as a slice.
+    pub(crate) fn is_stored(&self) -> bool {
+        matches!(self.ids, ClassIds::Stored { .. })
     }
     /// The class of every action.
     pub fn to_vec(&self) -> Vec<u32> {

@@ -394,9 +394,7 @@ fn block_apply(
             mass[a] += m[a];
         }
     }
-    for (a, va) in v.iter_mut().enumerate() {
-        *va = (0..k).map(|b| q[a * k + b] * mass[b]).sum();
-    }
+    class_values(q, k, &mass, &mut v);
     let v = &*v;
     let fill = |(oc, tc): (&mut [f64], &[u8])| {
         for (o, ti) in oc.iter_mut().zip(tc.chunks_exact(w)) {
@@ -411,6 +409,14 @@ fn block_apply(
         out.par_chunks_mut(CHUNK)
             .zip(types.par_chunks(CHUNK * w))
             .for_each(fill);
+    }
+}
+
+/// `v = Q·mass` for the `k × k` row-major `Q`: a block game's payoff per class (the one
+/// computation of it, shared by the apply and the algorithms' fused class payoff).
+pub(crate) fn class_values(q: &[f64], k: usize, mass: &[f64], v: &mut [f64]) {
+    for (a, va) in v.iter_mut().enumerate() {
+        *va = (0..k).map(|b| q[a * k + b] * mass[b]).sum();
     }
 }
 

@@ -178,6 +178,40 @@ fn shifted_exp_generic(x: &[f64], m: f64, s: f64, out: &mut [f64]) {
     }
 }
 
+/// `x[i] = exp((x[i] − m) − s)` in place: the `out` of [`shifted_exp`], written over `x`.
+pub fn shifted_exp_in_place(x: &mut [f64], m: f64, s: f64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F is available (checked above).
+        return unsafe { shifted_exp_in_place_avx512(x, m, s) };
+    }
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is available (checked above).
+        return unsafe { shifted_exp_in_place_avx2(x, m, s) };
+    }
+    shifted_exp_in_place_generic(x, m, s)
+}
+
+/// The same loop compiled for AVX-512 (8 lanes; the same bits).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn shifted_exp_in_place_avx512(x: &mut [f64], m: f64, s: f64) {
+    shifted_exp_in_place_generic(x, m, s)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn shifted_exp_in_place_avx2(x: &mut [f64], m: f64, s: f64) {
+    shifted_exp_in_place_generic(x, m, s)
+}
+
+#[inline(always)]
+fn shifted_exp_in_place_generic(x: &mut [f64], m: f64, s: f64) {
+    for v in x.iter_mut() {
+        *v = exp((*v - m) - s);
+    }
+}
+
 /// `Σ_i exp(x[i] − shift)`, four interleaved partial sums (a fixed order).
 pub fn sum_exp_shifted(x: &[f64], shift: f64) -> f64 {
     #[cfg(target_arch = "x86_64")]

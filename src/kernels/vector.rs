@@ -204,51 +204,125 @@ pub enum Shifted<'a> {
     /// Only `pi = exp((x − m) − ln S)`, `x` left as it is (a log-policy needed only through its
     /// exponential: one write fewer).
     PiOnly(&'a mut [f64]),
+    /// `x ← exp((x − m) − ln S)`: the policy over its own unnormalised log (no second vector).
+    ExpInPlace,
 }
 
 /// Normalises by a known `(m, ln S)` ([`lse_parts`], [`fill_lse`]); with a `pi`, also writes
 /// the exponential of the result (the bits of [`exp_into`] on it). If `m` is not finite, `x`
 /// is left as it is and `pi = exp(x)`.
 pub fn shift(x: &mut [f64], m: f64, ls: f64, to: Shifted) {
-    if !m.is_finite() {
-        match to {
-            Shifted::Theta => {}
-            Shifted::ThetaAndPi(pi) | Shifted::PiOnly(pi) => exp_into(x, pi),
-        }
-        return;
+    shift_visit(x, m, ls, to, 0, |_, _, _| {});
+}
+
+/// [`shift`], then `visit(lo, pi_chunk, part)` on each chunk of [`CHUNK`] entries of the
+/// policy it wrote (`pi`, or `x` for [`Shifted::ExpInPlace`]; `x` for [`Shifted::Theta`])
+/// while the chunk is in cache; `part` is that chunk's `parts_len` values (zeros before the
+/// visit). Returns the parts, chunk after chunk (`⌈n / CHUNK⌉ · parts_len` values).
+pub fn shift_visit(
+    x: &mut [f64],
+    m: f64,
+    ls: f64,
+    to: Shifted,
+    parts_len: usize,
+    visit: impl Fn(usize, &[f64], &mut [f64]) + Sync,
+) -> Vec<f64> {
+    let n = x.len();
+    let chunks = n.div_ceil(CHUNK);
+    let mut parts = vec![0.0; chunks * parts_len];
+    let finite = m.is_finite();
+    let (pi, kind) = match to {
+        Shifted::Theta => (None, 0),
+        Shifted::ThetaAndPi(pi) => (Some(pi), 1),
+        Shifted::PiOnly(pi) => (Some(pi), 2),
+        Shifted::ExpInPlace => (None, 3),
+    };
+    if let Some(pi) = &pi {
+        assert_eq!(pi.len(), n);
     }
-    let par = x.len() >= PAR_MIN;
-    match to {
-        Shifted::Theta => {
-            if par {
-                x.par_iter_mut().for_each(|v| *v = (*v - m) - ls);
-            } else {
-                x.iter_mut().for_each(|v| *v = (*v - m) - ls);
+    // One chunk: its policy values written, then visited.
+    let one = |c: usize, xc: &mut [f64], pc: Option<&mut [f64]>, part: &mut [f64]| {
+        let lo = c * CHUNK;
+        match (kind, pc) {
+            (1, Some(pc)) => {
+                if finite {
+                    super::exp::shift_exp(xc, m, ls, pc);
+                } else {
+                    super::exp::exp_slice(xc, pc);
+                }
+                visit(lo, pc, part);
+            }
+            (2, Some(pc)) => {
+                if finite {
+                    super::exp::shifted_exp(xc, m, ls, pc);
+                } else {
+                    super::exp::exp_slice(xc, pc);
+                }
+                visit(lo, pc, part);
+            }
+            (3, _) => {
+                if finite {
+                    super::exp::shifted_exp_in_place(xc, m, ls);
+                } else {
+                    let t = xc.to_vec();
+                    super::exp::exp_slice(&t, xc);
+                }
+                visit(lo, xc, part);
+            }
+            _ => {
+                if finite {
+                    xc.iter_mut().for_each(|v| *v = (*v - m) - ls);
+                }
+                visit(lo, xc, part);
             }
         }
-        Shifted::ThetaAndPi(pi) => {
-            assert_eq!(pi.len(), x.len());
-            let part = |(xc, pc): (&mut [f64], &mut [f64])| super::exp::shift_exp(xc, m, ls, pc);
+    };
+    // Chunk c's slice of the parts (empty when none are collected).
+    let mut part_slices: Vec<&mut [f64]> = if parts_len == 0 {
+        (0..chunks).map(|_| &mut [][..]).collect()
+    } else {
+        parts.chunks_mut(parts_len).collect()
+    };
+    let par = n >= PAR_MIN;
+    match pi {
+        Some(pi) => {
+            type Item<'x, 'p> = (
+                usize,
+                ((&'x mut [f64], &'x mut [f64]), &'p mut &'x mut [f64]),
+            );
+            let f = |(c, ((xc, pc), part)): Item| one(c, xc, Some(pc), part);
             if par {
                 x.par_chunks_mut(CHUNK)
                     .zip(pi.par_chunks_mut(CHUNK))
-                    .for_each(part);
+                    .zip(part_slices.par_iter_mut())
+                    .enumerate()
+                    .for_each(f);
             } else {
-                x.chunks_mut(CHUNK).zip(pi.chunks_mut(CHUNK)).for_each(part);
+                x.chunks_mut(CHUNK)
+                    .zip(pi.chunks_mut(CHUNK))
+                    .zip(part_slices.iter_mut())
+                    .enumerate()
+                    .for_each(f);
             }
         }
-        Shifted::PiOnly(pi) => {
-            assert_eq!(pi.len(), x.len());
-            let part = |(xc, pc): (&[f64], &mut [f64])| super::exp::shifted_exp(xc, m, ls, pc);
+        None => {
+            let f =
+                |(c, (xc, part)): (usize, (&mut [f64], &mut &mut [f64]))| one(c, xc, None, part);
             if par {
-                x.par_chunks(CHUNK)
-                    .zip(pi.par_chunks_mut(CHUNK))
-                    .for_each(part);
+                x.par_chunks_mut(CHUNK)
+                    .zip(part_slices.par_iter_mut())
+                    .enumerate()
+                    .for_each(f);
             } else {
-                x.chunks(CHUNK).zip(pi.chunks_mut(CHUNK)).for_each(part);
+                x.chunks_mut(CHUNK)
+                    .zip(part_slices.iter_mut())
+                    .enumerate()
+                    .for_each(f);
             }
         }
     }
+    drop(part_slices);
+    parts
 }
 
 /// `max_i x[i]` (NaN entries ignored, `−∞` if empty) in 8 independent running maxima, so the
