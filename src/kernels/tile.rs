@@ -6,9 +6,14 @@
 //! `Pᵀ x_I` while it is in registers.
 //!
 //! Entries are `f32`, `f64`, or `u16` fixed point (`P = q/65534`, converted in the loop: no
-//! separate conversion pass). The kernels sum in `f32` within a tile; the AVX2 kernel (chosen by
-//! its token) and the scalar twin give the same bits (`f64` tiles sum in `f64`, on every
+//! separate conversion pass). The kernels sum in `f32` within a tile; the AVX-512 and AVX2
+//! kernels (each chosen by its token) and the scalar twin keep one order (see
+//! `row_block_scalar`), so they give the same bits (`f64` tiles sum in `f64`, on every
 //! instruction set). Results are in storage units (`q` for `u16`): callers scale.
+//!
+//! Measured (n = 16384 packed u16, `NASHMP_ISA=avx2` against the default, interleaved, one
+//! run): one apply 13.2–13.3 ms with AVX2, 11.6 ms with AVX-512; a batch of 8 44–50 ms
+//! against 33–34 ms.
 
 use super::isa::Isa;
 use crate::storage::TILE;
