@@ -4,7 +4,8 @@ use super::{
     pi_key, prox_exp, prox_fill_with, prox_pi, AlgoKind, Algorithm, Context, CurrentPayoff,
 };
 use crate::game::{apply_vec, class_values, Classes};
-use crate::kernels::vector::{self, Shifted};
+use crate::kernels::vector::{self, Shifted, CHUNK, PAR_MIN};
+use rayon::prelude::*;
 
 pub struct NashMp {
     alpha: f64,
@@ -77,58 +78,124 @@ impl Algorithm for NashMp {
 }
 
 impl NashMp {
-    /// The step on a block game (`P π = Q · mass(π)` spread by class `t(i)`): each pass
-    /// that writes a policy also sums its class masses (chunk by chunk, in the order of the
-    /// operator's apply), and the prox reads the payoff as `v[t(i)]`, so the `n`-vectors
-    /// `g(π_k)` and `g(π½)` are neither written nor read and `π` is not read again: the bits
-    /// of [`Algorithm::step`] through the operator, in fewer passes over memory.
+    /// The step on a block game (`P π = Q · mass(π)` spread by class `t(i)`), in two passes
+    /// over memory instead of the general step's five, with no `n`-vector of payoffs:
+    ///
+    /// 1. `π½`'s class masses in a pass that stores nothing: the prox of `g(π_k) = v_k[t(i)]`
+    ///    per chunk in a buffer, `E_{c,a} = Σ_{i∈c, t(i)=a} exp(x_i − m_c)`, and
+    ///    `mass_a = Σ_c e^{m_c − m} E_{c,a} / Σ_{c,b} e^{m_c − m} E_{c,b}` (the policy `π½` is
+    ///    never written);
+    /// 2. `θ_{k+1}` (the prox of `v½[t(i)]`), normalised, and the class masses of
+    ///    `exp(θ_{k+1})` summed as the operator's apply sums them, kept for the next step's
+    ///    `g(π_{k+1})`. `π_{k+1}` is not written: metrics that need it compute it.
+    ///
+    /// Without kept masses (the first step, after a restore) they are summed from `θ_k` by
+    /// [`masses_of_exp`], with the kept masses' bits, so a resumed run ends on the same bits.
+    /// `π½`'s masses are summed in another order than an apply on `π½` would (rounding-level
+    /// differences from the general step, tested).
     fn step_classes(
         &mut self,
         ctx: &Context,
-        cur: &mut CurrentPayoff,
+        _cur: &mut CurrentPayoff,
         cls: &Classes,
         t: impl Fn(usize) -> usize + Sync + Send + Copy,
     ) {
-        let (k, q, alpha) = (cls.k(), &cls.q[..], self.alpha);
+        let (n, k, q, alpha) = (self.theta.len(), cls.k(), &cls.q[..], self.alpha);
         let values = |mass: &[f64]| {
             let mut v = vec![0.0; k];
             class_values(q, k, mass, &mut v);
             v
         };
-        let masses = |x: &mut [f64], m: f64, ls: f64, to: Shifted| {
-            let parts = vector::shift_visit(x, m, ls, to, k, |lo, pi, part| {
-                for (j, p) in pi.iter().enumerate() {
-                    part[t(lo + j)] += p;
+        let ab = alpha * ctx.beta;
+        let s = 1.0 / (1.0 + ab);
+        let (uniform, tr) = (ctx.uniform_ref(), ctx.theta_ref);
+        // The prox's value at i for the payoff value gi (the operations of `prox_fill_with`).
+        let prox = |c: &[f64], i: usize, gi: f64| match uniform {
+            Some(u) => (c[i] + ab * u + alpha * gi) * s,
+            None => (c[i] + ab * tr[i] + alpha * gi) * s,
+        };
+        // 1. π½'s class masses.
+        let visit = |lo: usize, x: &mut [f64], m: f64, part: &mut [f64]| {
+            if m.is_finite() {
+                crate::kernels::exp::shifted_exp_in_place(x, m, 0.0);
+                for (j, e) in x.iter().enumerate() {
+                    part[t(lo + j)] += e;
                 }
-            });
-            let mut mass = vec![0.0; k];
-            for p in parts.chunks(k) {
+            }
+        };
+        let theta = &self.theta;
+        let mass_k = match self.mass.take() {
+            Some((key, mass)) if key == pi_key(theta) => mass,
+            _ => masses_of_exp(theta, k, t),
+        };
+        let v = values(&mass_k);
+        let (maxima, parts) = vector::chunk_visit(n, |i| prox(theta, i, v[t(i)]), k, visit);
+        let m = maxima.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+        let mut acc = vec![0.0; k];
+        for (mc, p) in maxima.iter().zip(parts.chunks(k)) {
+            if mc.is_finite() {
+                let w = crate::kernels::exp::exp(mc - m);
                 for a in 0..k {
-                    mass[a] += p[a];
+                    acc[a] += w * p[a];
                 }
             }
-            mass
-        };
-        // π½, in `scratch`, from g(π_k): the kept masses of π_k, else the operator's product.
-        let (m, ls) = match self.mass.take() {
-            Some((key, mass)) if key == pi_key(&self.theta) => {
-                let v = values(&mass);
-                prox_fill_with(ctx, alpha, &self.theta, |i| v[t(i)], &mut self.scratch)
-            }
-            _ => {
-                let g = cur.get(ctx.op, &self.theta);
-                prox_fill_with(ctx, alpha, &self.theta, |i| g[i], &mut self.scratch)
-            }
-        };
-        let v_half = values(&masses(&mut self.scratch, m, ls, Shifted::ExpInPlace));
-        // θ_{k+1} over π½'s buffer, π_{k+1} into `cur`'s, with its masses kept.
+        }
+        let total: f64 = acc.iter().sum();
+        let v_half = values(&acc.iter().map(|a| a / total).collect::<Vec<_>>());
+        // 2. θ_{k+1} over the scratch buffer, and the masses of exp(θ_{k+1}).
         let center = std::mem::take(&mut self.theta);
         let mut next = std::mem::take(&mut self.scratch);
         let (m, ls) = prox_fill_with(ctx, alpha, &center, |i| v_half[t(i)], &mut next);
-        let mass = masses(&mut next, m, ls, Shifted::ThetaAndPi(cur.pi_buffer()));
-        cur.preset_pi(&next);
-        self.mass = Some((pi_key(&next), mass));
+        let parts = vector::shift_visit(&mut next, m, ls, Shifted::Theta, k, |lo, th, part| {
+            add_exp_masses(lo, th, t, part)
+        });
+        self.mass = Some((pi_key(&next), sum_parts(&parts, k)));
         self.theta = next;
         self.scratch = center;
     }
+}
+
+/// `part[t(lo + j)] += exp(θ[j])` over one chunk of `θ` starting at action `lo`, in index
+/// order: the class masses of `π = exp(θ)` as a block game's apply sums them (the exponentials
+/// those of `exp_into`).
+fn add_exp_masses(lo: usize, theta: &[f64], t: impl Fn(usize) -> usize, part: &mut [f64]) {
+    let mut e = [0.0f64; 512];
+    for (b, blk) in theta.chunks(512).enumerate() {
+        let e = &mut e[..blk.len()];
+        crate::kernels::exp::exp_slice(blk, e);
+        for (j, p) in e.iter().enumerate() {
+            part[t(lo + b * 512 + j)] += p;
+        }
+    }
+}
+
+/// Per-chunk class sums added in chunk order (as a block game's apply adds them).
+fn sum_parts(parts: &[f64], k: usize) -> Vec<f64> {
+    let mut mass = vec![0.0; k];
+    for p in parts.chunks(k) {
+        for a in 0..k {
+            mass[a] += p[a];
+        }
+    }
+    mass
+}
+
+/// The class masses of `π = exp(θ)`, in one pass that writes nothing: the bits of the masses
+/// a block game's apply computes for `exp_into(θ)`.
+fn masses_of_exp(theta: &[f64], k: usize, t: impl Fn(usize) -> usize + Sync + Send) -> Vec<f64> {
+    let part = |(c, th): (usize, &[f64])| {
+        let mut p = vec![0.0; k];
+        add_exp_masses(c * CHUNK, th, &t, &mut p);
+        p
+    };
+    let parts: Vec<f64> = if theta.len() < PAR_MIN {
+        theta.chunks(CHUNK).enumerate().flat_map(part).collect()
+    } else {
+        theta
+            .par_chunks(CHUNK)
+            .enumerate()
+            .flat_map_iter(part)
+            .collect()
+    };
+    sum_parts(&parts, k)
 }

@@ -195,6 +195,44 @@ pub fn fill_lse(out: &mut [f64], f: impl Fn(usize) -> f64 + Sync + Send) -> (f64
     combine_parts(&parts)
 }
 
+/// The values `f(0..n)` chunk by chunk without storing them: each chunk of [`CHUNK`] values is
+/// computed into a buffer, its maximum `m_c` taken, then `visit(lo, values, m_c, part)` runs
+/// on it (it may overwrite the buffer) with the chunk's `parts_len` values (zeros before).
+/// Returns the chunk maxima and the parts, in chunk order: what a pass needs that wants only
+/// sums of the values' exponentials (e.g. class masses of the policy `f` defines), not the
+/// values. The chunks do not depend on the thread count.
+pub fn chunk_visit(
+    n: usize,
+    f: impl Fn(usize) -> f64 + Sync + Send,
+    parts_len: usize,
+    visit: impl Fn(usize, &mut [f64], f64, &mut [f64]) + Sync + Send,
+) -> (Vec<f64>, Vec<f64>) {
+    let one = |buf: &mut Vec<f64>, c: usize| {
+        let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
+        let b = &mut buf[..hi - lo];
+        for (k, v) in b.iter_mut().enumerate() {
+            *v = f(lo + k);
+        }
+        let m = max_lanes(b);
+        let mut part = vec![0.0; parts_len];
+        visit(lo, b, m, &mut part);
+        (m, part)
+    };
+    let chunks = n.div_ceil(CHUNK);
+    let done: Vec<(f64, Vec<f64>)> = if n < PAR_MIN {
+        let mut buf = vec![0.0; CHUNK.min(n)];
+        (0..chunks).map(|c| one(&mut buf, c)).collect()
+    } else {
+        (0..chunks)
+            .into_par_iter()
+            .map_init(|| vec![0.0; CHUNK], one)
+            .collect()
+    };
+    let maxima = done.iter().map(|d| d.0).collect();
+    let parts = done.into_iter().flat_map(|d| d.1).collect();
+    (maxima, parts)
+}
+
 /// What [`shift`] writes.
 pub enum Shifted<'a> {
     /// `x ← (x − m) − ln S`.
