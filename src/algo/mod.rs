@@ -7,6 +7,7 @@
 //! algorithm uses it).
 
 mod egpo;
+mod linear;
 mod mmd;
 mod mwu;
 mod nash_md;
@@ -17,7 +18,7 @@ pub mod params;
 pub use params::{AlgoInfo, AlgoKind, Schedule, Step, StepSpec};
 
 use crate::game::apply_vec;
-use crate::game::{payoff, Classes, PreferenceOperator};
+use crate::game::{payoff, Classes, Factors, PreferenceOperator};
 use crate::kernels::vector;
 use std::time::Instant;
 
@@ -31,19 +32,24 @@ pub struct Context<'a> {
     uniform: Option<f64>,
     /// The operator's classes, if its apply is the class payoff of its stored classes.
     classes: Option<Classes<'a>>,
+    /// The operator's features, if it is a low-rank game `½ + φ(i)ᵀ M φ(j)`.
+    factors: Option<Factors<'a>>,
 }
 
 impl<'a> Context<'a> {
     pub fn new(op: &'a dyn PreferenceOperator, theta_ref: &'a [f64], beta: f64) -> Self {
         let first = theta_ref.first().copied();
         let uniform = first.filter(|f| theta_ref.iter().all(|t| t.to_bits() == f.to_bits()));
-        let classes = op.info().structure.classes().filter(|c| c.is_stored());
+        let structure = op.info().structure;
+        let classes = structure.clone().classes().filter(|c| c.is_stored());
+        let factors = structure.factors();
         Context {
             op,
             theta_ref,
             beta,
             uniform,
             classes,
+            factors,
         }
     }
 
@@ -58,6 +64,12 @@ impl<'a> Context<'a> {
     /// bits (the same sums in the same order as the operator's apply).
     pub fn classes(&self) -> Option<&Classes<'a>> {
         self.classes.as_ref()
+    }
+
+    /// The features of a low-rank game (`P = ½ + φ(i)ᵀ M φ(j)`), from which an algorithm may
+    /// compute `P π = ½ Σπ + φ(i)ᵀ M μ(π)` (to rounding) instead of applying the operator.
+    pub fn factors(&self) -> Option<&Factors<'a>> {
+        self.factors.as_ref()
     }
 }
 

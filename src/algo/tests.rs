@@ -154,13 +154,14 @@ fn mwu_step_and_its_average() {
     close(&extras[0], &avg, "mwu-avg π̄_1");
 }
 
-/// Nash-MP on a block game takes its payoffs from class masses (`Context::classes`); through
-/// an operator that hides the classes it applies the game. The iterates agree to rounding
-/// (`π½`'s masses are summed in another order), step after step, across parallel chunks, with
-/// a uniform and a non-uniform reference; a restore mid-run (which drops the kept masses, so
-/// the next payoff comes from an apply) ends on the uninterrupted run's bits.
+/// Nash-MP on a block or low-rank game takes its payoffs from statistics of the policy
+/// (`Context::classes`, `Context::factors`); through an operator that hides its structure it
+/// applies the game. The iterates and payoffs agree to rounding (`π½`'s statistics are summed
+/// in another order), step after step, across parallel chunks, with a uniform and a
+/// non-uniform reference; a restore mid-run (which drops the kept statistics, so they are
+/// summed again from `θ`) and a single thread end on the uninterrupted run's bits.
 #[test]
-fn nash_mp_on_classes_matches_the_applied_step() {
+fn nash_mp_on_structured_games_matches_the_applied_step() {
     use crate::game::{Info, MatMut, MatRef, MemStack, PreferenceOperator, StackReq, Structure};
     use crate::kernels::vector::{CHUNK, PAR_MIN};
     struct Hidden<'a>(&'a dyn PreferenceOperator);
@@ -192,87 +193,94 @@ fn nash_mp_on_classes_matches_the_applied_step() {
     }
     let dir = tempfile::tempdir().unwrap();
     let n = PAR_MIN + 3 * CHUNK + 17;
-    let path = dir.path().join("b.nmp");
-    let params = crate::gen::Params {
-        types: 5,
-        ..Default::default()
-    };
-    let none = |_| {};
-    crate::gen::file::write_game(
-        &path,
-        crate::gen::Family::Block,
-        n,
-        7,
-        params,
-        crate::io::write::MatrixFormat::DENSE_F32,
-        &none,
-    )
-    .unwrap();
-    let game = crate::game::open(&path, None).unwrap();
-    let hidden = Hidden(game.as_ref());
-    let uniform = vec![-(n as f64).ln(); n];
-    let mut skewed: Vec<f64> = (0..n).map(|i| ((i % 11) as f64 * 0.3).sin()).collect();
-    crate::kernels::vector::normalise(&mut skewed);
-    let theta0: Vec<f64> = {
-        let mut t: Vec<f64> = (0..n).map(|i| ((i * 7 % 13) as f64) * 0.05).collect();
-        crate::kernels::vector::normalise(&mut t);
-        t
-    };
-    for theta_ref in [&uniform, &skewed] {
-        let fused = Context::new(game.as_ref(), theta_ref, 0.2);
-        let plain = Context::new(&hidden, theta_ref, 0.2);
-        assert!(fused.classes().is_some() && plain.classes().is_none());
-        let mk = || build(AlgoKind::NashMp, &theta0, 1.5, Schedule::Constant);
-        let (mut a, mut r, mut b) = (mk(), mk(), mk());
-        let (mut ca, mut cr, mut cb) = (
-            CurrentPayoff::new(n),
-            CurrentPayoff::new(n),
-            CurrentPayoff::new(n),
-        );
-        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        let diff = |x: &[f64], y: &[f64]| {
-            x.iter()
-                .zip(y)
-                .map(|(p, q)| (p - q).abs())
-                .fold(0.0, f64::max)
+    for family in [crate::gen::Family::Block, crate::gen::Family::LowRank] {
+        let path = dir.path().join(format!("{family:?}.nmp"));
+        let params = crate::gen::Params {
+            types: 5,
+            rank: 3,
+            ..Default::default()
         };
-        for step in 0..5 {
-            if step == 2 {
-                r.restore(r.state()).unwrap();
-            }
-            a.step(&fused, &mut ca);
-            r.step(&fused, &mut cr);
-            b.step(&plain, &mut cb);
-            for c in [&mut ca, &mut cr, &mut cb] {
-                c.invalidate();
-            }
-            assert_eq!(bits(a.theta()), bits(r.theta()), "restored, step {step}");
-            let d = diff(a.theta(), b.theta());
-            assert!(d < 1e-12, "step {step}: |θ_fused − θ_applied| = {d:e}");
-            let (ga, gb) = (
-                ca.get(game.as_ref(), a.theta()).to_vec(),
-                cb.get(&hidden, b.theta()).to_vec(),
+        let none = |_| {};
+        crate::gen::file::write_game(
+            &path,
+            family,
+            n,
+            7,
+            params,
+            crate::io::write::MatrixFormat::DENSE_F32,
+            &none,
+        )
+        .unwrap();
+        let game = crate::game::open(&path, None).unwrap();
+        let hidden = Hidden(game.as_ref());
+        let uniform = vec![-(n as f64).ln(); n];
+        let mut skewed: Vec<f64> = (0..n).map(|i| ((i % 11) as f64 * 0.3).sin()).collect();
+        crate::kernels::vector::normalise(&mut skewed);
+        let theta0: Vec<f64> = {
+            let mut t: Vec<f64> = (0..n).map(|i| ((i * 7 % 13) as f64) * 0.05).collect();
+            crate::kernels::vector::normalise(&mut t);
+            t
+        };
+        for theta_ref in [&uniform, &skewed] {
+            let fused = Context::new(game.as_ref(), theta_ref, 0.2);
+            let plain = Context::new(&hidden, theta_ref, 0.2);
+            let structured = |c: &Context| c.classes().is_some() || c.factors().is_some();
+            assert!(structured(&fused) && !structured(&plain), "{family:?}");
+            let mk = || build(AlgoKind::NashMp, &theta0, 1.5, Schedule::Constant);
+            let (mut a, mut r, mut b) = (mk(), mk(), mk());
+            let (mut ca, mut cr, mut cb) = (
+                CurrentPayoff::new(n),
+                CurrentPayoff::new(n),
+                CurrentPayoff::new(n),
             );
-            assert!(diff(&ga, &gb) < 1e-12, "g after step {step}");
-            ca.invalidate();
-            cb.invalidate();
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let diff = |x: &[f64], y: &[f64]| {
+                x.iter()
+                    .zip(y)
+                    .map(|(p, q)| (p - q).abs())
+                    .fold(0.0, f64::max)
+            };
+            for step in 0..5 {
+                if step == 2 {
+                    r.restore(r.state()).unwrap();
+                }
+                a.step(&fused, &mut ca);
+                r.step(&fused, &mut cr);
+                b.step(&plain, &mut cb);
+                for c in [&mut ca, &mut cr, &mut cb] {
+                    c.invalidate();
+                }
+                assert_eq!(bits(a.theta()), bits(r.theta()), "restored, step {step}");
+                let d = diff(a.theta(), b.theta());
+                assert!(
+                    d < 1e-12,
+                    "{family:?} step {step}: |θ_fused − θ_applied| = {d:e}"
+                );
+                let (ga, gb) = (
+                    ca.get(game.as_ref(), a.theta()).to_vec(),
+                    cb.get(&hidden, b.theta()).to_vec(),
+                );
+                assert!(diff(&ga, &gb) < 1e-12, "g after step {step}");
+                ca.invalidate();
+                cb.invalidate();
+            }
+            // Not vacuous: the iterate moved.
+            assert!(a
+                .theta()
+                .iter()
+                .zip(&theta0)
+                .any(|(x, y)| (x - y).abs() > 1e-3));
+            // One thread, the same bits.
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap();
+            let (mut one, mut c1) = (mk(), CurrentPayoff::new(n));
+            for _ in 0..5 {
+                pool.install(|| one.step(&fused, &mut c1));
+                c1.invalidate();
+            }
+            assert_eq!(bits(one.theta()), bits(a.theta()), "one thread");
         }
-        // Not vacuous: the iterate moved.
-        assert!(a
-            .theta()
-            .iter()
-            .zip(&theta0)
-            .any(|(x, y)| (x - y).abs() > 1e-3));
-        // One thread, the same bits.
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let (mut one, mut c1) = (mk(), CurrentPayoff::new(n));
-        for _ in 0..5 {
-            pool.install(|| one.step(&fused, &mut c1));
-            c1.invalidate();
-        }
-        assert_eq!(bits(one.theta()), bits(a.theta()), "one thread");
     }
 }

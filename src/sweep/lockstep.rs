@@ -316,17 +316,14 @@ impl PreferenceOperator for Lane<'_, '_> {
     fn validate(&self, tol: Option<f64>) -> Result<()> {
         self.hub.op.validate(tol)
     }
-    /// The game's, except that a block game's classes are not passed on: an algorithm
-    /// would compute its payoffs from them instead of posting its products to the hub
-    /// ([`crate::algo::Context::classes`]), and lock step is about the posting.
+    /// The game's, except that a block game's classes and a low-rank game's features are
+    /// not passed on: an algorithm would compute its payoffs from them instead of posting its
+    /// products to the hub ([`crate::algo::Context::classes`]), and lock step is about the
+    /// posting. (The sweep takes a game's features from the game itself.)
     fn info(&self) -> Info<'_> {
-        let info = self.hub.op.info();
-        match info.structure {
-            crate::game::Structure::Classes(_) => Info {
-                structure: crate::game::Structure::None,
-                ..info
-            },
-            _ => info,
+        Info {
+            structure: crate::game::Structure::None,
+            ..self.hub.op.info()
         }
     }
 }
