@@ -23,6 +23,12 @@ pub(crate) trait Linear: Sync {
     fn coeffs(&self, stats: &[f64]) -> Vec<f64>;
     /// `g_i` from the coefficients.
     fn payoff(&self, i: usize, u: &[f64]) -> f64;
+    /// `g[j] = payoff(lo + j, u)` over a chunk (the same bits, possibly faster).
+    fn payoff_chunk(&self, lo: usize, u: &[f64], g: &mut [f64]) {
+        for (j, x) in g.iter_mut().enumerate() {
+            *x = self.payoff(lo + j, u);
+        }
+    }
     /// The total weight (`Σ w`) among the statistics `add` summed.
     fn total(&self, stats: &[f64]) -> f64;
 }
@@ -67,6 +73,9 @@ impl<T: Fn(usize) -> usize + Sync> Linear for ClassPayoff<'_, T> {
     }
 }
 
+/// Features whose running sums [`FactorPayoff::add`] keeps in registers.
+const MAX_FEATURES: usize = 16;
+
 /// A low-rank game's features: `s(i) = (1, φ(i))`.
 pub(crate) struct FactorPayoff<'a> {
     cols: &'a [&'a [f64]],
@@ -86,13 +95,32 @@ impl Linear for FactorPayoff<'_> {
     fn dim(&self) -> usize {
         1 + self.cols.len()
     }
+    /// Every statistic summed in index order; up to 16 features, all running sums at once
+    /// (independent chains, instead of one latency-bound chain per feature).
     fn add(&self, lo: usize, w: &[f64], part: &mut [f64]) {
+        let (d, len) = (self.cols.len(), w.len());
+        if d <= MAX_FEATURES {
+            let mut cs: [&[f64]; MAX_FEATURES] = [&[]; MAX_FEATURES];
+            for (c, col) in cs.iter_mut().zip(self.cols) {
+                *c = &col[lo..lo + len];
+            }
+            let mut acc = [0.0f64; MAX_FEATURES + 1];
+            acc[..=d].copy_from_slice(part);
+            for (j, &p) in w.iter().enumerate() {
+                acc[0] += p;
+                for a in 0..d {
+                    acc[1 + a] += p * cs[a][j];
+                }
+            }
+            part.copy_from_slice(&acc[..=d]);
+            return;
+        }
         let (first, rest) = part.split_first_mut().expect("dim ≥ 1");
         for p in w {
             *first += p;
         }
         for (col, acc) in self.cols.iter().zip(rest) {
-            let c = &col[lo..lo + w.len()];
+            let c = &col[lo..lo + len];
             for (p, x) in w.iter().zip(c) {
                 *acc += p * x;
             }
@@ -112,6 +140,16 @@ impl Linear for FactorPayoff<'_> {
             s += col[i] * ua;
         }
         s
+    }
+    /// Column by column over the chunk: each entry's terms in the order of [`Self::payoff`].
+    fn payoff_chunk(&self, lo: usize, u: &[f64], g: &mut [f64]) {
+        g.fill(u[0]);
+        let len = g.len();
+        for (col, &ua) in self.cols.iter().zip(&u[1..]) {
+            for (x, c) in g.iter_mut().zip(&col[lo..lo + len]) {
+                *x += c * ua;
+            }
+        }
     }
     fn total(&self, stats: &[f64]) -> f64 {
         stats[0]

@@ -1,9 +1,7 @@
 //! Nash Mirror Prox: `θ½ = prox(θ_k, g(π_k))`, `θ_{k+1} = prox(θ_k, g(π½))`.
 
 use super::linear::{self, ClassPayoff, FactorPayoff, Linear};
-use super::{
-    pi_key, prox_exp, prox_fill_with, prox_pi, AlgoKind, Algorithm, Context, CurrentPayoff,
-};
+use super::{pi_key, prox_exp, prox_pi, AlgoKind, Algorithm, Context, CurrentPayoff};
 use crate::game::apply_vec;
 use crate::kernels::vector::{self, Shifted};
 
@@ -101,10 +99,22 @@ impl NashMp {
         let ab = alpha * ctx.beta;
         let s = 1.0 / (1.0 + ab);
         let (uniform, tr) = (ctx.uniform_ref(), ctx.theta_ref);
-        // The prox's value at i for the payoff value gi (the operations of `prox_fill_with`).
-        let prox = |c: &[f64], i: usize, gi: f64| match uniform {
-            Some(u) => (c[i] + ab * u + alpha * gi) * s,
-            None => (c[i] + ab * tr[i] + alpha * gi) * s,
+        // The prox over a chunk at lo of the payoff of coefficients u: the chunk's payoffs
+        // first, then each entry with the operations of `prox_fill_with`.
+        let prox = |c: &[f64], u: &[f64], lo: usize, x: &mut [f64]| {
+            lin.payoff_chunk(lo, u, x);
+            let cc = &c[lo..lo + x.len()];
+            match uniform {
+                Some(t) => x
+                    .iter_mut()
+                    .zip(cc)
+                    .for_each(|(x, ci)| *x = (ci + ab * t + alpha * *x) * s),
+                None => x
+                    .iter_mut()
+                    .zip(cc)
+                    .zip(&tr[lo..lo + cc.len()])
+                    .for_each(|((x, ci), ti)| *x = (ci + ab * ti + alpha * *x) * s),
+            }
         };
         // 1. π½'s statistics.
         let theta = &self.theta;
@@ -119,8 +129,7 @@ impl NashMp {
                 lin.add(lo, x, part);
             }
         };
-        let (maxima, parts) =
-            vector::chunk_visit(n, |i| prox(theta, i, lin.payoff(i, &u)), dim, visit);
+        let (maxima, parts) = vector::chunk_visit(n, |lo, x| prox(theta, &u, lo, x), dim, visit);
         let m = maxima.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
         let mut acc = vec![0.0; dim];
         for (mc, p) in maxima.iter().zip(parts.chunks(dim)) {
@@ -136,7 +145,7 @@ impl NashMp {
         // 2. θ_{k+1} over the scratch buffer, and the statistics of exp(θ_{k+1}).
         let center = std::mem::take(&mut self.theta);
         let mut next = std::mem::take(&mut self.scratch);
-        let (m, ls) = prox_fill_with(ctx, alpha, &center, |i| lin.payoff(i, &u_half), &mut next);
+        let (m, ls) = vector::fill_lse_chunks(&mut next, |lo, x| prox(&center, &u_half, lo, x));
         let parts = vector::shift_visit(&mut next, m, ls, Shifted::Theta, dim, |lo, th, part| {
             linear::add_exp_stats(lin, lo, th, part)
         });

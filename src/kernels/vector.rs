@@ -180,11 +180,21 @@ pub fn normalise(x: &mut [f64]) {
 /// memory instead of three (each chunk's maximum and exponential sum are taken while the chunk
 /// is in cache).
 pub fn fill_lse(out: &mut [f64], f: impl Fn(usize) -> f64 + Sync + Send) -> (f64, f64) {
-    let part = |(c, o): (usize, &mut [f64])| {
-        let lo = c * CHUNK;
+    fill_lse_chunks(out, |lo, o| {
         for (k, v) in o.iter_mut().enumerate() {
             *v = f(lo + k);
         }
+    })
+}
+
+/// [`fill_lse`] with the values written a chunk at a time: `fill(lo, chunk)` writes entries
+/// `lo .. lo + chunk.len()` (so a fill can run column by column over the chunk).
+pub fn fill_lse_chunks(
+    out: &mut [f64],
+    fill: impl Fn(usize, &mut [f64]) + Sync + Send,
+) -> (f64, f64) {
+    let part = |(c, o): (usize, &mut [f64])| {
+        fill(c * CHUNK, o);
         chunk_part(o)
     };
     let parts: Vec<(f64, f64)> = if out.len() < PAR_MIN {
@@ -195,24 +205,22 @@ pub fn fill_lse(out: &mut [f64], f: impl Fn(usize) -> f64 + Sync + Send) -> (f64
     combine_parts(&parts)
 }
 
-/// The values `f(0..n)` chunk by chunk without storing them: each chunk of [`CHUNK`] values is
-/// computed into a buffer, its maximum `m_c` taken, then `visit(lo, values, m_c, part)` runs
+/// Values over `0..n` chunk by chunk without storing them: each chunk of [`CHUNK`] values is
+/// written into a buffer by `fill(lo, chunk)`, its maximum `m_c` taken, then `visit(lo, values, m_c, part)` runs
 /// on it (it may overwrite the buffer) with the chunk's `parts_len` values (zeros before).
 /// Returns the chunk maxima and the parts, in chunk order: what a pass needs that wants only
 /// sums of the values' exponentials (e.g. class masses of the policy `f` defines), not the
 /// values. The chunks do not depend on the thread count.
 pub fn chunk_visit(
     n: usize,
-    f: impl Fn(usize) -> f64 + Sync + Send,
+    fill: impl Fn(usize, &mut [f64]) + Sync + Send,
     parts_len: usize,
     visit: impl Fn(usize, &mut [f64], f64, &mut [f64]) + Sync + Send,
 ) -> (Vec<f64>, Vec<f64>) {
     let one = |buf: &mut Vec<f64>, c: usize| {
         let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
         let b = &mut buf[..hi - lo];
-        for (k, v) in b.iter_mut().enumerate() {
-            *v = f(lo + k);
-        }
+        fill(lo, b);
         let m = max_lanes(b);
         let mut part = vec![0.0; parts_len];
         visit(lo, b, m, &mut part);
