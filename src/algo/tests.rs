@@ -162,35 +162,7 @@ fn mwu_step_and_its_average() {
 /// summed again from `θ`) and a single thread end on the uninterrupted run's bits.
 #[test]
 fn nash_mp_on_structured_games_matches_the_applied_step() {
-    use crate::game::{Info, MatMut, MatRef, MemStack, PreferenceOperator, StackReq, Structure};
     use crate::kernels::vector::{CHUNK, PAR_MIN};
-    struct Hidden<'a>(&'a dyn PreferenceOperator);
-    impl PreferenceOperator for Hidden<'_> {
-        fn n(&self) -> usize {
-            self.0.n()
-        }
-        fn apply(&self, out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, stack: &mut MemStack) {
-            self.0.apply(out, rhs, stack)
-        }
-        fn apply_scratch(&self, k: usize) -> StackReq {
-            self.0.apply_scratch(k)
-        }
-        fn entry(&self, i: usize, j: usize) -> f64 {
-            self.0.entry(i, j)
-        }
-        fn precision(&self) -> f64 {
-            self.0.precision()
-        }
-        fn validate(&self, tol: Option<f64>) -> crate::error::Result<()> {
-            self.0.validate(tol)
-        }
-        fn info(&self) -> Info<'_> {
-            Info {
-                structure: Structure::None,
-                ..self.0.info()
-            }
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let n = PAR_MIN + 3 * CHUNK + 17;
     for family in [crate::gen::Family::Block, crate::gen::Family::LowRank] {
@@ -212,7 +184,10 @@ fn nash_mp_on_structured_games_matches_the_applied_step() {
         )
         .unwrap();
         let game = crate::game::open(&path, None).unwrap();
-        let hidden = Hidden(game.as_ref());
+        let hidden = crate::game::testing::Restructured {
+            op: game.as_ref(),
+            classes: None,
+        };
         let uniform = vec![-(n as f64).ln(); n];
         let mut skewed: Vec<f64> = (0..n).map(|i| ((i % 11) as f64 * 0.3).sin()).collect();
         crate::kernels::vector::normalise(&mut skewed);

@@ -414,40 +414,15 @@ mod tests {
     /// A block game's equilibrium, solved through its class game, equals the full solve's.
     #[test]
     fn class_reduction_gives_the_full_solution() {
-        use crate::game::{Classes, Info, MatMut, MatRef, MemStack, StackReq, Structure};
-        struct Classed(DenseGame, Vec<f64>, Vec<u32>);
-        impl crate::game::PreferenceOperator for Classed {
-            fn n(&self) -> usize {
-                self.0.n()
-            }
-            fn apply(&self, out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, stack: &mut MemStack) {
-                self.0.apply(out, rhs, stack)
-            }
-            fn apply_scratch(&self, k: usize) -> StackReq {
-                self.0.apply_scratch(k)
-            }
-            fn entry(&self, i: usize, j: usize) -> f64 {
-                self.0.entry(i, j)
-            }
-            fn precision(&self) -> f64 {
-                self.0.precision()
-            }
-            fn validate(&self, tol: Option<f64>) -> crate::error::Result<()> {
-                self.0.validate(tol)
-            }
-            fn info(&self) -> Info<'_> {
-                Info {
-                    structure: Structure::Classes(Classes::from_slice(self.1.clone(), &self.2)),
-                    ..self.0.info()
-                }
-            }
-        }
         let (n, k, seed) = (300, 16, 3);
-        let classed = Classed(
-            block(n, seed),
-            gen::block_q(seed, k),
-            (0..n).map(|i| gen::block_type(seed, k, i)).collect(),
-        );
+        let dense = block(n, seed);
+        let classed = crate::game::testing::Restructured {
+            op: &dense,
+            classes: Some((
+                gen::block_q(seed, k),
+                (0..n).map(|i| gen::block_type(seed, k, i)).collect(),
+            )),
+        };
         // A non-uniform reference: the reduction must weigh classes by their reference mass.
         let mut theta_ref: Vec<f64> = (0..n).map(|i| ((i % 7) as f64 + 1.0).ln()).collect();
         vector::normalise(&mut theta_ref);

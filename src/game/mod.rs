@@ -511,3 +511,47 @@ pub fn open_dense(path: &Path, tol: Option<f64>) -> Result<DenseGame> {
     PreferenceOperator::validate(&g, tol)?;
     Ok(g)
 }
+
+/// Test operators.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// `op` with its structure replaced: the classes `(Q, ids)` if given, else none (an
+    /// operator whose algorithms must apply it).
+    pub(crate) struct Restructured<'a> {
+        pub op: &'a dyn PreferenceOperator,
+        pub classes: Option<(Vec<f64>, Vec<u32>)>,
+    }
+
+    impl PreferenceOperator for Restructured<'_> {
+        fn n(&self) -> usize {
+            self.op.n()
+        }
+        fn apply(&self, out: MatMut<'_, f64>, rhs: MatRef<'_, f64>, stack: &mut MemStack) {
+            self.op.apply(out, rhs, stack)
+        }
+        fn apply_scratch(&self, k: usize) -> StackReq {
+            self.op.apply_scratch(k)
+        }
+        fn entry(&self, i: usize, j: usize) -> f64 {
+            self.op.entry(i, j)
+        }
+        fn precision(&self) -> f64 {
+            self.op.precision()
+        }
+        fn validate(&self, tol: Option<f64>) -> Result<()> {
+            self.op.validate(tol)
+        }
+        fn info(&self) -> Info<'_> {
+            let structure = match &self.classes {
+                Some((q, ids)) => Structure::Classes(Classes::from_slice(q.clone(), ids)),
+                None => Structure::None,
+            };
+            Info {
+                structure,
+                ..self.op.info()
+            }
+        }
+    }
+}

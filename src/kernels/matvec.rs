@@ -438,7 +438,7 @@ pub(crate) mod avx512 {
     /// `p` points to 16 readable `f32` (any alignment).
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-    unsafe fn load_f32(p: *const f32) -> __m512 {
+    pub(crate) unsafe fn load_f32(p: *const f32) -> __m512 {
         // SAFETY: the caller's contract.
         unsafe { _mm512_loadu_ps(p) }
     }
@@ -449,7 +449,7 @@ pub(crate) mod avx512 {
     /// `p` points to 16 readable `u16` (32 bytes, any alignment).
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-    unsafe fn load_u16(p: *const u16) -> __m512 {
+    pub(crate) unsafe fn load_u16(p: *const u16) -> __m512 {
         // SAFETY: the caller's contract.
         unsafe {
             _mm512_cvtepi32_ps(_mm512_cvtepu16_epi32(_mm256_loadu_si256(

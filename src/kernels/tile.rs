@@ -455,33 +455,8 @@ mod avx512 {
     //! are broadcast once per row block (32 registers hold them).
     use super::{check_batch, PANEL_COLS, PANEL_ROWS, ROW_BLOCK, TILE};
     use crate::kernels::isa::Avx512;
+    use crate::kernels::matvec::avx512::{load_f32, load_u16};
     use std::arch::x86_64::*;
-
-    /// Sixteen f32 from `p`.
-    ///
-    /// # Safety
-    /// `p` points to 16 readable `f32` (any alignment).
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-    unsafe fn load_f32(p: *const f32) -> __m512 {
-        // SAFETY: the caller's contract.
-        unsafe { _mm512_loadu_ps(p) }
-    }
-
-    /// Sixteen u16 from `p`, converted (exactly) to f32.
-    ///
-    /// # Safety
-    /// `p` points to 16 readable `u16` (32 bytes, any alignment).
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-    unsafe fn load_u16(p: *const u16) -> __m512 {
-        // SAFETY: the caller's contract.
-        unsafe {
-            _mm512_cvtepi32_ps(_mm512_cvtepu16_epi32(_mm256_loadu_si256(
-                p as *const __m256i,
-            )))
-        }
-    }
 
     /// `a_l + a_{l+8}` for `l < 8`.
     #[inline]
