@@ -40,9 +40,9 @@ pub(crate) struct ClassPayoff<'a, T> {
     pub t: T,
 }
 
-impl<'a> ClassPayoff<'a, ()> {
+impl<'a, T: Fn(usize) -> usize + Sync> ClassPayoff<'a, T> {
     /// The payoff of `cls`, with its class function `t` (monomorphised by the caller).
-    pub fn of<T: Fn(usize) -> usize + Sync>(cls: &'a Classes, t: T) -> ClassPayoff<'a, T> {
+    pub fn new(cls: &'a Classes, t: T) -> Self {
         ClassPayoff {
             k: cls.k(),
             q: &cls.q,

@@ -58,6 +58,26 @@ impl<'a> Context<'a> {
         self.uniform
     }
 
+    /// The prox's values over entries `lo .. lo + x.len()`, unnormalised, over the payoffs
+    /// there: `x_i ← (c_i + αβ θ_μ,i + α x_i) / (1 + αβ)` (the one place this formula is
+    /// written). A uniform reference is not read.
+    pub(crate) fn prox_in_place(&self, alpha: f64, c: &[f64], lo: usize, x: &mut [f64]) {
+        let ab = alpha * self.beta;
+        let s = 1.0 / (1.0 + ab);
+        let c = &c[lo..lo + x.len()];
+        match self.uniform {
+            Some(t) => x
+                .iter_mut()
+                .zip(c)
+                .for_each(|(x, ci)| *x = (ci + ab * t + alpha * *x) * s),
+            None => x
+                .iter_mut()
+                .zip(c)
+                .zip(&self.theta_ref[lo..lo + c.len()])
+                .for_each(|((x, ci), ti)| *x = (ci + ab * ti + alpha * *x) * s),
+        }
+    }
+
     /// The classes of a block game, whose payoff `P π` is `Q · mass(π)` spread by class
     /// ([`crate::game::class_values`]): an algorithm may compute it from the class masses of `π`
     /// (taken in the pass that writes `π`) instead of applying the operator, with the same
@@ -258,7 +278,7 @@ pub fn prox(ctx: &Context, alpha: f64, c: &[f64], g: &[f64], out: &mut [f64]) {
 
 /// [`prox`], also writing `pi = exp(out)` when given, in two passes over the vectors: the prox
 /// with each chunk's maximum and exponential sum taken while it is in cache
-/// ([`vector::fill_lse`]), then the normalisation and `exp` ([`vector::shift`]). A uniform
+/// ([`vector::fill_lse_chunks`]), then the normalisation and `exp` ([`vector::shift`]). A uniform
 /// reference (`θ_μ` constant) is not read. The bits of `prox` then `exp`.
 pub fn prox_exp(
     ctx: &Context,
@@ -287,28 +307,10 @@ pub fn prox_pi(ctx: &Context, alpha: f64, c: &[f64], g: &[f64], pi: &mut [f64]) 
 
 /// `out = (c + αβ θ_μ + α g) / (1 + αβ)` unnormalised, and its `(m, ln S)`.
 fn prox_fill(ctx: &Context, alpha: f64, c: &[f64], g: &[f64], out: &mut [f64]) -> (f64, f64) {
-    prox_fill_with(ctx, alpha, c, |i| g[i], out)
-}
-
-/// [`prox_fill`] with the payoff given entry by entry (`g(i)`; e.g. a block game's class
-/// values, [`Context::classes`]).
-pub(crate) fn prox_fill_with(
-    ctx: &Context,
-    alpha: f64,
-    c: &[f64],
-    g: impl Fn(usize) -> f64 + Sync + Send,
-    out: &mut [f64],
-) -> (f64, f64) {
-    let ab = alpha * ctx.beta;
-    let s = 1.0 / (1.0 + ab);
-    match ctx.uniform_ref() {
-        // The same operations on the same values as the general case, without reading θ_μ.
-        Some(t) => vector::fill_lse(out, |i| (c[i] + ab * t + alpha * g(i)) * s),
-        None => {
-            let tr = ctx.theta_ref;
-            vector::fill_lse(out, |i| (c[i] + ab * tr[i] + alpha * g(i)) * s)
-        }
-    }
+    vector::fill_lse_chunks(out, |lo, x| {
+        x.copy_from_slice(&g[lo..lo + x.len()]);
+        ctx.prox_in_place(alpha, c, lo, x);
+    })
 }
 
 #[cfg(test)]

@@ -45,13 +45,13 @@ impl Algorithm for NashMp {
     /// Fused passes: each prox also writes `exp` of its result, so `π½ = exp(θ½)` and
     /// `π_{k+1} = exp(θ_{k+1})` (handed to `cur` for the next `g(π_{k+1})`) cost no pass of
     /// their own; `θ½` itself is needed only through `π½`, so it is never normalised
-    /// ([`prox_pi`]). On a block or low-rank game the payoffs come from a few statistics of the policy instead
-    /// ([`NashMp::step_linear`]).
+    /// ([`prox_pi`]). On a block or low-rank game the payoffs come from a few statistics of
+    /// the policy instead ([`NashMp::step_linear`]).
     fn step(&mut self, ctx: &Context, cur: &mut CurrentPayoff) {
         if let Some(cls) = ctx.classes() {
             return match cls.u8_ids() {
-                Some(b) => self.step_linear(ctx, &ClassPayoff::of(cls, |i| b[i] as usize)),
-                None => self.step_linear(ctx, &ClassPayoff::of(cls, |i| cls.class_of(i) as usize)),
+                Some(b) => self.step_linear(ctx, &ClassPayoff::new(cls, |i| b[i] as usize)),
+                None => self.step_linear(ctx, &ClassPayoff::new(cls, |i| cls.class_of(i) as usize)),
             };
         }
         if let Some(f) = ctx.factors() {
@@ -96,25 +96,10 @@ impl NashMp {
     /// same bits. The payoffs are the operator's to rounding, not bit for bit (tested).
     fn step_linear(&mut self, ctx: &Context, lin: &impl Linear) {
         let (n, dim, alpha) = (self.theta.len(), lin.dim(), self.alpha);
-        let ab = alpha * ctx.beta;
-        let s = 1.0 / (1.0 + ab);
-        let (uniform, tr) = (ctx.uniform_ref(), ctx.theta_ref);
-        // The prox over a chunk at lo of the payoff of coefficients u: the chunk's payoffs
-        // first, then each entry with the operations of `prox_fill_with`.
+        // The prox over a chunk at lo of the payoff of coefficients u.
         let prox = |c: &[f64], u: &[f64], lo: usize, x: &mut [f64]| {
             lin.payoff_chunk(lo, u, x);
-            let cc = &c[lo..lo + x.len()];
-            match uniform {
-                Some(t) => x
-                    .iter_mut()
-                    .zip(cc)
-                    .for_each(|(x, ci)| *x = (ci + ab * t + alpha * *x) * s),
-                None => x
-                    .iter_mut()
-                    .zip(cc)
-                    .zip(&tr[lo..lo + cc.len()])
-                    .for_each(|((x, ci), ti)| *x = (ci + ab * ti + alpha * *x) * s),
-            }
+            ctx.prox_in_place(alpha, c, lo, x);
         };
         // 1. π½'s statistics.
         let theta = &self.theta;

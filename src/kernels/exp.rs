@@ -143,42 +143,7 @@ fn shift_exp_generic(x: &mut [f64], m: f64, s: f64, out: &mut [f64]) {
     }
 }
 
-/// `out[i] = exp((x[i] − m) − s)`: the `out` of [`shift_exp`] without writing `x` back.
-pub fn shifted_exp(x: &[f64], m: f64, s: f64, out: &mut [f64]) {
-    assert_eq!(x.len(), out.len());
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: AVX-512F is available (checked above).
-        return unsafe { shifted_exp_avx512(x, m, s, out) };
-    }
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 is available (checked above).
-        return unsafe { shifted_exp_avx2(x, m, s, out) };
-    }
-    shifted_exp_generic(x, m, s, out)
-}
-
-/// The same loop compiled for AVX-512 (8 lanes; the same bits).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn shifted_exp_avx512(x: &[f64], m: f64, s: f64, out: &mut [f64]) {
-    shifted_exp_generic(x, m, s, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn shifted_exp_avx2(x: &[f64], m: f64, s: f64, out: &mut [f64]) {
-    shifted_exp_generic(x, m, s, out)
-}
-
-#[inline(always)]
-fn shifted_exp_generic(x: &[f64], m: f64, s: f64, out: &mut [f64]) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = exp((v - m) - s);
-    }
-}
-
-/// `x[i] = exp((x[i] − m) − s)` in place: the `out` of [`shifted_exp`], written over `x`.
+/// `x[i] = exp((x[i] − m) − s)` in place: the `out` of [`shift_exp`], without a second vector.
 pub fn shifted_exp_in_place(x: &mut [f64], m: f64, s: f64) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {

@@ -127,7 +127,7 @@ pub fn fill(out: &mut [f64], f: impl Fn(usize) -> f64 + Sync + Send) {
 /// The log-normaliser of `x` as `(m, ln S)`, `m = max_i x_i` and `S = Σ_i exp(x_i − m)`,
 /// from per-chunk parts: chunk `c` (of [`CHUNK`] entries) gives its maximum `m_c` and
 /// `s_c = Σ_{i∈c} exp(x_i − m_c)`, and `S = Σ_c s_c · exp(m_c − m)` in chunk order. A chunk's
-/// part needs only the chunk, so [`fill_lse`] takes it while the chunk is in cache.
+/// part needs only the chunk, so [`fill_lse_chunks`] takes it while the chunk is in cache.
 /// `(−∞, −∞)` if every entry is `−∞` (or `x` is empty).
 pub fn lse_parts(x: &[f64]) -> (f64, f64) {
     let part = |c: &[f64]| chunk_part(c);
@@ -176,19 +176,9 @@ pub fn normalise(x: &mut [f64]) {
     shift(x, m, ls, Shifted::Theta);
 }
 
-/// `out[i] = f(i)`, returning `(m, ln S)` of `out` as [`lse_parts`] would: one pass over
-/// memory instead of three (each chunk's maximum and exponential sum are taken while the chunk
-/// is in cache).
-pub fn fill_lse(out: &mut [f64], f: impl Fn(usize) -> f64 + Sync + Send) -> (f64, f64) {
-    fill_lse_chunks(out, |lo, o| {
-        for (k, v) in o.iter_mut().enumerate() {
-            *v = f(lo + k);
-        }
-    })
-}
-
-/// [`fill_lse`] with the values written a chunk at a time: `fill(lo, chunk)` writes entries
-/// `lo .. lo + chunk.len()` (so a fill can run column by column over the chunk).
+/// Fills `out` a chunk at a time (`fill(lo, chunk)` writes entries `lo .. lo + chunk.len()`),
+/// returning `(m, ln S)` of `out` as [`lse_parts`] would: one pass over memory instead of
+/// three (each chunk's maximum and exponential sum are taken while the chunk is in cache).
 pub fn fill_lse_chunks(
     out: &mut [f64],
     fill: impl Fn(usize, &mut [f64]) + Sync + Send,
@@ -247,24 +237,21 @@ pub enum Shifted<'a> {
     Theta,
     /// That, and `pi = exp` of it, in the same pass.
     ThetaAndPi(&'a mut [f64]),
-    /// Only `pi = exp((x − m) − ln S)`, `x` left as it is (a log-policy needed only through its
-    /// exponential: one write fewer).
-    PiOnly(&'a mut [f64]),
     /// `x ← exp((x − m) − ln S)`: the policy over its own unnormalised log (no second vector).
     ExpInPlace,
 }
 
-/// Normalises by a known `(m, ln S)` ([`lse_parts`], [`fill_lse`]); with a `pi`, also writes
-/// the exponential of the result (the bits of [`exp_into`] on it). If `m` is not finite, `x`
-/// is left as it is and `pi = exp(x)`.
+/// Normalises by a known `(m, ln S)` ([`lse_parts`], [`fill_lse_chunks`]); with a `pi`, also
+/// writes the exponential of the result (the bits of [`exp_into`] on it). If `m` is not
+/// finite, `x` is left as it is and the policy is `exp(x)`.
 pub fn shift(x: &mut [f64], m: f64, ls: f64, to: Shifted) {
     shift_visit(x, m, ls, to, 0, |_, _, _| {});
 }
 
-/// [`shift`], then `visit(lo, pi_chunk, part)` on each chunk of [`CHUNK`] entries of the
-/// policy it wrote (`pi`, or `x` for [`Shifted::ExpInPlace`]; `x` for [`Shifted::Theta`])
-/// while the chunk is in cache; `part` is that chunk's `parts_len` values (zeros before the
-/// visit). Returns the parts, chunk after chunk (`⌈n / CHUNK⌉ · parts_len` values).
+/// [`shift`], then `visit(lo, chunk, part)` on each chunk of [`CHUNK`] entries of what it
+/// wrote last (`pi` for [`Shifted::ThetaAndPi`], else `x`) while the chunk is in cache;
+/// `part` is that chunk's `parts_len` values (zeros before the visit). Returns the parts,
+/// chunk after chunk (`⌈n / CHUNK⌉ · parts_len` values).
 pub fn shift_visit(
     x: &mut [f64],
     m: f64,
@@ -274,100 +261,60 @@ pub fn shift_visit(
     visit: impl Fn(usize, &[f64], &mut [f64]) + Sync,
 ) -> Vec<f64> {
     let n = x.len();
-    let chunks = n.div_ceil(CHUNK);
-    let mut parts = vec![0.0; chunks * parts_len];
-    let finite = m.is_finite();
-    let (pi, kind) = match to {
-        Shifted::Theta => (None, 0),
-        Shifted::ThetaAndPi(pi) => (Some(pi), 1),
-        Shifted::PiOnly(pi) => (Some(pi), 2),
-        Shifted::ExpInPlace => (None, 3),
-    };
-    if let Some(pi) = &pi {
-        assert_eq!(pi.len(), n);
-    }
-    // One chunk: its policy values written, then visited.
-    let one = |c: usize, xc: &mut [f64], pc: Option<&mut [f64]>, part: &mut [f64]| {
-        let lo = c * CHUNK;
-        match (kind, pc) {
-            (1, Some(pc)) => {
-                if finite {
-                    super::exp::shift_exp(xc, m, ls, pc);
-                } else {
-                    super::exp::exp_slice(xc, pc);
-                }
-                visit(lo, pc, part);
-            }
-            (2, Some(pc)) => {
-                if finite {
-                    super::exp::shifted_exp(xc, m, ls, pc);
-                } else {
-                    super::exp::exp_slice(xc, pc);
-                }
-                visit(lo, pc, part);
-            }
-            (3, _) => {
-                if finite {
-                    super::exp::shifted_exp_in_place(xc, m, ls);
-                } else {
-                    let t = xc.to_vec();
-                    super::exp::exp_slice(&t, xc);
-                }
-                visit(lo, xc, part);
-            }
-            _ => {
-                if finite {
-                    xc.iter_mut().for_each(|v| *v = (*v - m) - ls);
-                }
-                visit(lo, xc, part);
-            }
-        }
-    };
-    // Chunk c's slice of the parts (empty when none are collected).
-    let mut part_slices: Vec<&mut [f64]> = if parts_len == 0 {
-        (0..chunks).map(|_| &mut [][..]).collect()
-    } else {
-        parts.chunks_mut(parts_len).collect()
-    };
+    // Without a finite maximum the shift is the identity ((x − 0) − 0 = x, bit for bit).
+    let (m, ls) = if m.is_finite() { (m, ls) } else { (0.0, 0.0) };
+    // One slot per chunk even when nothing is collected (chunks_mut needs a length ≥ 1).
+    let width = parts_len.max(1);
+    let mut parts = vec![0.0; n.div_ceil(CHUNK) * width];
     let par = n >= PAR_MIN;
-    match pi {
-        Some(pi) => {
-            type Item<'x, 'p> = (
-                usize,
-                ((&'x mut [f64], &'x mut [f64]), &'p mut &'x mut [f64]),
-            );
-            let f = |(c, ((xc, pc), part)): Item| one(c, xc, Some(pc), part);
+    match to {
+        Shifted::ThetaAndPi(pi) => {
+            assert_eq!(pi.len(), n);
+            type Pair<'c> = (&'c mut [f64], &'c mut [f64]);
+            let one = |(c, ((xc, pc), part)): (usize, (Pair, &mut [f64]))| {
+                super::exp::shift_exp(xc, m, ls, pc);
+                visit(c * CHUNK, pc, &mut part[..parts_len]);
+            };
             if par {
                 x.par_chunks_mut(CHUNK)
                     .zip(pi.par_chunks_mut(CHUNK))
-                    .zip(part_slices.par_iter_mut())
+                    .zip(parts.par_chunks_mut(width))
                     .enumerate()
-                    .for_each(f);
+                    .for_each(one);
             } else {
                 x.chunks_mut(CHUNK)
                     .zip(pi.chunks_mut(CHUNK))
-                    .zip(part_slices.iter_mut())
+                    .zip(parts.chunks_mut(width))
                     .enumerate()
-                    .for_each(f);
+                    .for_each(one);
             }
         }
-        None => {
-            let f =
-                |(c, (xc, part)): (usize, (&mut [f64], &mut &mut [f64]))| one(c, xc, None, part);
+        to => {
+            let exp = matches!(to, Shifted::ExpInPlace);
+            let one = |(c, (xc, part)): (usize, (&mut [f64], &mut [f64]))| {
+                if exp {
+                    super::exp::shifted_exp_in_place(xc, m, ls);
+                } else {
+                    xc.iter_mut().for_each(|v| *v = (*v - m) - ls);
+                }
+                visit(c * CHUNK, xc, &mut part[..parts_len]);
+            };
             if par {
                 x.par_chunks_mut(CHUNK)
-                    .zip(part_slices.par_iter_mut())
+                    .zip(parts.par_chunks_mut(width))
                     .enumerate()
-                    .for_each(f);
+                    .for_each(one);
             } else {
                 x.chunks_mut(CHUNK)
-                    .zip(part_slices.iter_mut())
+                    .zip(parts.chunks_mut(width))
                     .enumerate()
-                    .for_each(f);
+                    .for_each(one);
             }
         }
     }
-    drop(part_slices);
+    if parts_len == 0 {
+        parts.clear();
+    }
     parts
 }
 
@@ -442,7 +389,9 @@ mod tests {
             let mut pa = vec![0.0; n];
             exp_into(&a, &mut pa);
             let mut b = vec![0.0; n];
-            let (m, ls) = fill_lse(&mut b, f);
+            let (m, ls) = fill_lse_chunks(&mut b, |lo, o| {
+                o.iter_mut().enumerate().for_each(|(k, v)| *v = f(lo + k))
+            });
             assert_eq!(bits(&b), bits(&raw));
             assert_eq!((m.to_bits(), ls.to_bits()), {
                 let (m2, l2) = lse_parts(&raw);
@@ -455,10 +404,9 @@ mod tests {
             let mut c = raw.clone();
             shift(&mut c, m, ls, Shifted::Theta);
             assert_eq!(bits(&a), bits(&c));
-            let (mut d, mut pd) = (raw.clone(), vec![0.0; n]);
-            shift(&mut d, m, ls, Shifted::PiOnly(&mut pd));
-            assert_eq!(bits(&d), bits(&raw));
-            assert_eq!(bits(&pa), bits(&pd));
+            let mut d = raw.clone();
+            shift(&mut d, m, ls, Shifted::ExpInPlace);
+            assert_eq!(bits(&pa), bits(&d));
             // Normalised: Σ π = 1.
             assert!((pa.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         }
@@ -482,6 +430,13 @@ mod tests {
         let mut v = vec![f64::NEG_INFINITY, 0.0];
         normalise(&mut v);
         assert_eq!(v, vec![f64::NEG_INFINITY, 0.0]);
+        // No finite maximum: x is left as it is, the policy is exp(x).
+        let (mut w, mut pw) = (vec![f64::NEG_INFINITY; 3], vec![1.0; 3]);
+        shift(&mut w, m, ls, Shifted::ThetaAndPi(&mut pw));
+        assert_eq!((w, pw), (vec![f64::NEG_INFINITY; 3], vec![0.0; 3]));
+        let mut e = vec![f64::NEG_INFINITY; 3];
+        shift(&mut e, m, ls, Shifted::ExpInPlace);
+        assert_eq!(e, vec![0.0; 3]);
     }
 
     #[test]
