@@ -19,6 +19,11 @@
 //! from L1 — measured no faster on AVX-512: n = 16384 f32, interleaved with this order,
 //! k = 16 took 168–175 ms against 140–160 ms, k = 8 103–107 ms against 88–109 ms.)
 //! `f64` games take whole rows against up to four vectors at a time.
+//!
+//! The AVX-512 grid's first vector group asks for each row's data [`super::isa::PREFETCH_AHEAD`]
+//! bytes ahead: n = 16384 f32, two interleaved runs, a batch of 8 49.4–50.4 ms against
+//! 52.6–53.6 ms without, of 16 73.8–74.2 against 75.9–78.9 ms. Asking, from the second vector
+//! group (whose rows come from cache), for the next group's rows made it slower (59.3 ms).
 
 use super::matvec::{self, row_scalar_f64, Element, Isa, PAR_MIN_ELEMS};
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};

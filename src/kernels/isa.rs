@@ -137,6 +137,42 @@ impl Isa {
     }
 }
 
+/// How far ahead of its reads a streaming kernel asks for data: bytes beyond the current
+/// position in one sequential stream.
+///
+/// Why: on this machine (a KVM guest on a Xeon with AVX-512), a loop that converts and
+/// multiplies what it streams does not overlap that work with the stream when only the hardware
+/// prefetchers run: one core took 26.4 ms over 256 MiB of `u16` (convert, two FMAs per value)
+/// against 18.5 ms for a plain read, and 19.8 ms with a `prefetcht1` of each line 4 KiB ahead
+/// (4–64 KiB measured alike; `prefetcht0` at 1–16 KiB 23–30 ms). Kernels with little work per
+/// byte (the dense single apply) gain nothing from it.
+pub const PREFETCH_AHEAD: usize = 8192;
+
+/// Asks for the 64-byte line holding `p` in L2 (`prefetcht1`). A hint: it never faults and
+/// changes no result, so `p` may be anywhere (it is never dereferenced).
+#[inline(always)]
+pub fn prefetch_l2<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT1 is part of SSE (baseline on x86_64) and never faults, whatever the
+    // address; it reads nothing into the program.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// [`prefetch_l2`] of every line of `bytes` bytes starting [`PREFETCH_AHEAD`] bytes past `p`.
+#[inline(always)]
+pub fn prefetch_ahead<T>(p: *const T, bytes: usize) {
+    let q = (p as *const u8).wrapping_add(PREFETCH_AHEAD);
+    let mut off = 0;
+    while off < bytes {
+        prefetch_l2(q.wrapping_add(off));
+        off += 64;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -429,7 +429,7 @@ pub(crate) mod avx512 {
     //! so the results are the AVX2 bits.
     use super::avx2::{finish_block, hsum_pd};
     use super::{BlockAcc, BLOCK};
-    use crate::kernels::isa::Avx512;
+    use crate::kernels::isa::{prefetch_l2, Avx512, PREFETCH_AHEAD};
     use std::arch::x86_64::*;
 
     /// Sixteen f32 from `p`.
@@ -527,6 +527,7 @@ pub(crate) mod avx512 {
                 rows: [*const $t; R],
                 xs: [*const f32; K],
                 n: usize,
+                pf: Option<[*const $t; R]>,
             ) -> [[f64; K]; R] {
                 let conv = $conv;
                 let mut acc = [[BlockAcc::default(); K]; R];
@@ -536,6 +537,11 @@ pub(crate) mod avx512 {
                     let mut a = [[_mm512_setzero_ps(); K]; R];
                     let mut j = start;
                     while j + 16 <= end {
+                        if let Some(pf) = pf {
+                            for q in pf {
+                                prefetch_l2(q.wrapping_add(j));
+                            }
+                        }
                         // SAFETY: j + 16 <= end <= n (the caller's contract).
                         unsafe {
                             let x: [__m512; K] =
@@ -575,12 +581,21 @@ pub(crate) mod avx512 {
                 let rows = res.len() / k;
                 assert!((r0 + rows) * n <= p.len());
                 let row = |i: usize| p[(r0 + i) * n..(r0 + i + 1) * n].as_ptr();
+                let ahead = PREFETCH_AHEAD / size_of::<$t>();
                 macro_rules! go {
                     ($r:literal, $i:expr) => {{
                         let rp: [*const $t; $r] = std::array::from_fn(|q| row($i + q));
                         let mut v = 0;
                         while v < k {
                             let kk = (k - v).min(4);
+                            // The first vector group streams the rows from memory, asking
+                            // for each `ahead` further on; the second, which finds them in
+                            // cache, asks for the next group's rows.
+                            let pf: Option<[*const $t; $r]> = if v == 0 {
+                                Some(rp.map(|q| q.wrapping_add(ahead)))
+                            } else {
+                                None
+                            };
                             let x = |q: usize| xs[v + q.min(kk - 1)].as_ptr();
                             let mut put =
                                 |o: &[f64], q: usize, w: usize| res[($i + q) * k + v + w] = o[w];
@@ -589,7 +604,7 @@ pub(crate) mod avx512 {
                                 match kk {
                                     4 => {
                                         for (q, o) in
-                                            $grid::<$r, 4>(rp, [x(0), x(1), x(2), x(3)], n)
+                                            $grid::<$r, 4>(rp, [x(0), x(1), x(2), x(3)], n, pf)
                                                 .iter()
                                                 .enumerate()
                                         {
@@ -597,7 +612,7 @@ pub(crate) mod avx512 {
                                         }
                                     }
                                     3 => {
-                                        for (q, o) in $grid::<$r, 3>(rp, [x(0), x(1), x(2)], n)
+                                        for (q, o) in $grid::<$r, 3>(rp, [x(0), x(1), x(2)], n, pf)
                                             .iter()
                                             .enumerate()
                                         {
@@ -605,15 +620,16 @@ pub(crate) mod avx512 {
                                         }
                                     }
                                     2 => {
-                                        for (q, o) in
-                                            $grid::<$r, 2>(rp, [x(0), x(1)], n).iter().enumerate()
+                                        for (q, o) in $grid::<$r, 2>(rp, [x(0), x(1)], n, pf)
+                                            .iter()
+                                            .enumerate()
                                         {
                                             (0..2).for_each(|w| put(o, q, w))
                                         }
                                     }
                                     _ => {
                                         for (q, o) in
-                                            $grid::<$r, 1>(rp, [x(0)], n).iter().enumerate()
+                                            $grid::<$r, 1>(rp, [x(0)], n, pf).iter().enumerate()
                                         {
                                             put(o, q, 0)
                                         }
