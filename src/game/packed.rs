@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::io::container::{Elem, TILE, U16_ONE};
 use crate::io::mmap::Mapped;
 use crate::kernels::batch::MAX_BATCH;
-use crate::kernels::isa::Isa;
+use crate::kernels::isa::{Isa, SIMD_ALIGN};
 use crate::kernels::tile::{tile_index, TileElem, TILE_ELEMS};
 use rayon::prelude::*;
 use std::ops::Range;
@@ -143,10 +143,10 @@ impl PackedGame {
             .sum();
         let g = self.groups.len();
         StackReq::all_of(&[
-            StackReq::new::<f32>(k * npad),
+            StackReq::new_aligned::<f32>(k * npad, SIMD_ALIGN),
             StackReq::new::<f64>(k * nt),
             StackReq::new::<f64>(k * sums),
-            StackReq::new::<f32>(2 * k * TILE * g),
+            StackReq::new_aligned::<f32>(2 * k * TILE * g, SIMD_ALIGN),
             StackReq::new::<GroupScratch<'static>>(g),
         ])
     }
@@ -165,7 +165,7 @@ impl PackedGame {
         let npad = nt * TILE;
         let isa = self.isa;
         let scale = self.scale();
-        let (mut xf, stack) = stack.make_with(k * npad, |_| 0.0f32);
+        let (mut xf, stack) = stack.make_aligned_with(k * npad, SIMD_ALIGN, |_| 0.0f32);
         for (v, x) in xf.chunks_mut(npad).zip(xs) {
             v[..n]
                 .iter_mut()
@@ -189,7 +189,8 @@ impl PackedGame {
             .map(|g| g.len() * TILE + (nt - g.start) * TILE)
             .sum();
         let (mut sum_buf, stack) = stack.make_with(k * sums, |_| 0.0f64);
-        let (mut tile_buf, stack) = stack.make_with(2 * k * TILE * self.groups.len(), |_| 0.0f32);
+        let (mut tile_buf, stack) =
+            stack.make_aligned_with(2 * k * TILE * self.groups.len(), SIMD_ALIGN, |_| 0.0f32);
         let mut sum_rest = &mut sum_buf[..];
         let mut tile_rest = &mut tile_buf[..];
         let (mut parts, _) = stack.collect(self.groups.iter().map(|g| {

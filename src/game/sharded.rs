@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::io::container::{Elem, Layout, TILE, U16_ONE};
 use crate::io::mmap::Mapped;
 use crate::io::shards::ShardSet;
-use crate::kernels::isa::Isa;
+use crate::kernels::isa::{Isa, SIMD_ALIGN};
 use crate::kernels::matvec::{Element, PAR_MIN_ELEMS};
 use crate::kernels::tile::{tile_index, TileElem, TILE_ELEMS};
 use rayon::prelude::*;
@@ -97,7 +97,7 @@ impl DenseShard {
     pub fn apply_rows_scratch(&self) -> StackReq {
         match self.elem {
             Elem::F64 => StackReq::new::<f64>(self.n),
-            Elem::F32 | Elem::U16 => StackReq::new::<f32>(self.n),
+            Elem::F32 | Elem::U16 => StackReq::new_aligned::<f32>(self.n, SIMD_ALIGN),
         }
     }
 
@@ -175,7 +175,7 @@ impl DenseShard {
 fn rows_matvec<T: Element>(p: &[T], x: &[f64], out: &mut [f64], simd: bool, stack: &mut MemStack) {
     let n = x.len();
     assert_eq!(p.len(), out.len() * n, "shard length");
-    let (mut xs, _) = stack.make_with(n, |_| T::X::default());
+    let (mut xs, _) = stack.make_aligned_with(n, SIMD_ALIGN, |_| T::X::default());
     xs.iter_mut()
         .zip(x)
         .for_each(|(a, &b)| *a = T::convert_x(b));
@@ -330,7 +330,7 @@ impl PackedShard {
             .map(|g| g.len() * TILE + (nt - g.start) * TILE)
             .sum();
         StackReq::all_of(&[
-            StackReq::new::<f32>(nt * TILE),
+            StackReq::new_aligned::<f32>(nt * TILE, SIMD_ALIGN),
             StackReq::new::<f64>(nt),
             StackReq::new::<f64>(sums),
             StackReq::new::<(&mut [f64], &mut [f64])>(self.groups.len()),
@@ -345,7 +345,7 @@ impl PackedShard {
         let npad = nt * TILE;
         let simd = if self.simd { Isa::best() } else { Isa::Scalar };
         let scale = self.scale();
-        let (mut xs, stack) = stack.make_with(npad, |_| 0.0f32);
+        let (mut xs, stack) = stack.make_aligned_with(npad, SIMD_ALIGN, |_| 0.0f32);
         xs[..n].iter_mut().zip(x).for_each(|(a, &b)| *a = b as f32);
         let xs = &*xs;
         let (mut block_sum, stack) = stack.make_with(nt, |_| 0.0f64);

@@ -32,6 +32,7 @@
 //! 2026-12-03): the batch of 8 at 5.94–6.05× the throughput of 8 single applies with the
 //! eight-row blocked order, 4.70–4.78× with whole rows; of 16, 7.86–7.98× against 7.00–7.18×.
 
+use super::isa::SIMD_ALIGN;
 use super::matvec::{self, row_scalar_f64, Element, Isa, PAR_MIN_ELEMS};
 use faer::dyn_stack::{MemBuffer, MemStack, StackReq};
 use rayon::prelude::*;
@@ -70,11 +71,11 @@ fn stride<X>(n: usize) -> usize {
 /// The workspace of [`matvec_batch_in`] for `k` vectors of length `n`.
 pub fn matvec_batch_scratch<T: BatchElem>(n: usize, k: usize) -> StackReq {
     if k <= 1 {
-        return StackReq::new::<T::X>(n);
+        return StackReq::new_aligned::<T::X>(n, SIMD_ALIGN);
     }
     let k = k.min(MAX_BATCH);
     StackReq::all_of(&[
-        StackReq::new::<T::X>(stride::<T::X>(n) * k),
+        StackReq::new_aligned::<T::X>(stride::<T::X>(n) * k, SIMD_ALIGN),
         StackReq::new::<&[T::X]>(k),
         StackReq::new::<f64>(n * k),
     ])
@@ -94,7 +95,7 @@ pub fn matvec_batch_in<T: BatchElem>(
     assert_eq!(outs.len(), xs.len());
     if xs.len() == 1 {
         // The single kernel (four rows per vector load) is the faster way to the same bits.
-        let (mut xc, _) = stack.make_with(xs[0].len(), |_| T::X::default());
+        let (mut xc, _) = stack.make_aligned_with(xs[0].len(), SIMD_ALIGN, |_| T::X::default());
         return matvec::matvec_with(p, xs[0], outs[0], isa, &mut xc);
     }
     for (xc, oc) in xs.chunks(MAX_BATCH).zip(outs.chunks_mut(MAX_BATCH)) {
@@ -118,7 +119,7 @@ fn run<T: BatchElem>(
     assert!(xs.iter().all(|x| x.len() == n) && outs.iter().all(|o| o.len() == n));
     // The converted vectors in one buffer, `stride` apart (see [`stride`]).
     let stride = stride::<T::X>(n);
-    let (mut xc, stack) = stack.make_with(stride * k, |_| T::X::default());
+    let (mut xc, stack) = stack.make_aligned_with(stride * k, SIMD_ALIGN, |_| T::X::default());
     for (x, c) in xs.iter().zip(xc.chunks_mut(stride)) {
         c[..n]
             .iter_mut()
