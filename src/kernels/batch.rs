@@ -23,10 +23,11 @@
 //! k = 16 took 168–175 ms against 140–160 ms, k = 8 103–107 ms against 88–109 ms.)
 //! `f64` games take whole rows against up to four vectors at a time.
 //!
-//! The AVX-512 grid's first vector group asks for each row's data [`super::isa::PREFETCH_AHEAD`]
-//! bytes ahead (whole rows four at a time, n = 16384 f32, two interleaved runs: a batch of 8
-//! 49.4–50.4 ms against 52.6–53.6 ms without, of 16 73.8–74.2 against 75.9–78.9 ms; asking, from
-//! the second vector group, for the next group's rows made it slower, 59.3 ms).
+//! The AVX-512 grid's first vector group asks for each row's data [`super::isa::PREFETCH_SLOW`]
+//! bytes ahead (with whole rows four at a time and 8 KiB ahead, n = 16384 f32, two interleaved
+//! runs: a batch of 8 49.4–50.4 ms against 52.6–53.6 ms without, of 16 73.8–74.2 against
+//! 75.9–78.9 ms; asking, from the second vector group, for the next group's rows made it slower,
+//! 59.3 ms).
 //!
 //! Measured (`nashmp bench u16k.npy --vectors K`, n = 16384 f32, two interleaved runs,
 //! 2026-12-03): the batch of 8 at 5.94–6.05× the throughput of 8 single applies with the

@@ -142,16 +142,23 @@ impl Isa {
 /// vectors in L1, ran at 2.85 G FMA/s with the vectors 16 bytes off a line, 3.59 aligned).
 pub const SIMD_ALIGN: usize = 64;
 
-/// How far ahead of its reads a streaming kernel asks for data: bytes beyond the current
-/// position in one sequential stream.
+/// How far ahead of its reads a kernel streaming one sequence asks for data: bytes beyond the
+/// current position (the packed tile kernels: one row block of a `u16` tile).
 ///
 /// Why: on this machine (a KVM guest on a Xeon with AVX-512), a loop that converts and
 /// multiplies what it streams does not overlap that work with the stream when only the hardware
 /// prefetchers run: one core took 26.4 ms over 256 MiB of `u16` (convert, two FMAs per value)
 /// against 18.5 ms for a plain read, and 19.8 ms with a `prefetcht1` of each line 4 KiB ahead
-/// (4–64 KiB measured alike; `prefetcht0` at 1–16 KiB 23–30 ms). Kernels with little work per
-/// byte (the dense single apply) gain nothing from it.
-pub const PREFETCH_AHEAD: usize = 8192;
+/// (`prefetcht0` at 1–16 KiB 23–30 ms). The distance was chosen on the packed u16 apply
+/// (n = 16384, two interleaved runs): 1 KiB 14.4 ms, 2 KiB 12.5–12.8, 3 KiB 11.4, 4 KiB
+/// 10.7–11.0, 6 KiB 12.2, 8 KiB 12.5–12.6, 16 KiB 12.5–12.9, 32 KiB 12.6–12.7.
+pub const PREFETCH_STREAM: usize = 4096;
+
+/// The distance for streams read more slowly, several at once or with more work per byte (the
+/// dense batched grid's eight rows, the conversion of a `u16` row block for a batch): n = 16384,
+/// two interleaved runs, 2 KiB against 4 KiB: dense f32 batch of 16 62.4–63.2 against
+/// 64.4 ms, packed u16 batch of 8 35.8–36.2 against 37.0–43.3 ms.
+pub const PREFETCH_SLOW: usize = 2048;
 
 /// Asks for the 64-byte line holding `p` in L2 (`prefetcht1`). A hint: it never faults and
 /// changes no result, so `p` may be anywhere (it is never dereferenced).
@@ -167,10 +174,10 @@ pub fn prefetch_l2<T>(p: *const T) {
     let _ = p;
 }
 
-/// [`prefetch_l2`] of every line of `bytes` bytes starting [`PREFETCH_AHEAD`] bytes past `p`.
+/// [`prefetch_l2`] of every line of `bytes` bytes starting `D` bytes past `p`.
 #[inline(always)]
-pub fn prefetch_ahead<T>(p: *const T, bytes: usize) {
-    let q = (p as *const u8).wrapping_add(PREFETCH_AHEAD);
+pub fn prefetch_ahead<const D: usize, T>(p: *const T, bytes: usize) {
+    let q = (p as *const u8).wrapping_add(D);
     let mut off = 0;
     while off < bytes {
         prefetch_l2(q.wrapping_add(off));

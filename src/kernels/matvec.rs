@@ -430,7 +430,7 @@ pub(crate) mod avx512 {
     use super::avx2::{finish_block, hsum_pd};
     use super::{BlockAcc, BLOCK};
     use crate::kernels::batch::MAX_BATCH;
-    use crate::kernels::isa::{prefetch_l2, Avx512, PREFETCH_AHEAD};
+    use crate::kernels::isa::{prefetch_l2, Avx512, PREFETCH_SLOW};
     use std::arch::x86_64::*;
 
     /// Sixteen f32 from `p`.
@@ -602,7 +602,7 @@ pub(crate) mod avx512 {
                 let rows = res.len() / k;
                 assert!((r0 + rows) * n <= p.len());
                 let row = |i: usize| p[(r0 + i) * n..(r0 + i + 1) * n].as_ptr();
-                let ahead = PREFETCH_AHEAD / size_of::<$t>();
+                let ahead = PREFETCH_SLOW / size_of::<$t>();
                 macro_rules! go {
                     ($r:literal, $i:expr) => {{
                         let rp: [*const $t; $r] = std::array::from_fn(|q| row($i + q));

@@ -14,9 +14,10 @@
 //! Measured (n = 16384 packed u16, `NASHMP_ISA=avx2` against the default, interleaved, one
 //! run): one apply 13.2–13.3 ms with AVX2, 11.6 ms with AVX-512; a batch of 8 44–50 ms
 //! against 33–34 ms. The kernels ask for the stream's next data ahead of use
-//! ([`super::isa::prefetch_ahead`]): one AVX-512 apply 14.6–15.3 ms without, 11.3–11.7 ms with
-//! (three interleaved runs, 2026-12-03, on a machine state where the 272 MB game streamed from
-//! DRAM at 26 GB/s).
+//! ([`super::isa::prefetch_ahead`]): one AVX-512 apply 14.6–15.3 ms without, 11.3–11.7 ms
+//! asking 8 KiB ahead (three interleaved runs, 2026-12-03, on a machine state where the 272 MB
+//! game streamed from DRAM at 26 GB/s), 10.7–11.0 ms asking one row block (4 KiB) ahead, the
+//! distance kept (see [`super::isa::PREFETCH_STREAM`]).
 
 use super::isa::Isa;
 use crate::storage::TILE;
@@ -242,7 +243,7 @@ macro_rules! batch_driver {
                 let bp = unsafe { t.as_ptr().add(rb * ROW_BLOCK) };
                 // SAFETY: the shapes were checked: a whole tile, TILE values per vector in
                 // xi and xj, and k * TILE in y and z.
-                unsafe { $rows(bp, rb, k, xi, xj, yp, zp) }
+                unsafe { $rows(bp, rb, k, xi, xj, (yp, zp), true) }
             }
         }
     };
@@ -254,6 +255,9 @@ macro_rules! batch_driver {
 #[cfg(target_arch = "x86_64")]
 macro_rules! u16_rows {
     ($feat:literal, $rows_f32:ident, $row_u16:ident, $convert:ident) => {
+        /// `from_memory`: the row block is read from the game (its first pair asks for the
+        /// stream's data ahead), not from a copy in L1.
+        ///
         /// # Safety
         /// As the `f32` row kernel, for each of the `k` pairs; `y`, `z` hold `k * TILE` values.
         #[inline]
@@ -264,12 +268,14 @@ macro_rules! u16_rows {
             k: usize,
             xi: &[&[f32]],
             xj: &[&[f32]],
-            yp: *mut f32,
-            zp: Option<*mut f32>,
+            (yp, zp): (*mut f32, Option<*mut f32>),
+            from_memory: bool,
         ) {
             if k == 1 {
                 // SAFETY: the caller's contract.
-                return unsafe { $row_u16(bp, rb, xi[0].as_ptr(), xj[0].as_ptr(), yp, zp) };
+                return unsafe {
+                    $row_u16(bp, rb, xi[0].as_ptr(), xj[0].as_ptr(), yp, zp, from_memory)
+                };
             }
             #[repr(align(64))]
             struct Block([f32; ROW_BLOCK]);
@@ -279,8 +285,8 @@ macro_rules! u16_rows {
             // SAFETY: the row block and the copy both hold ROW_BLOCK values.
             unsafe { $convert(bp, fp) };
             // SAFETY: the copy, now fully written, is a row block of f32; the rest is the
-            // caller's contract.
-            unsafe { $rows_f32(fp, rb, k, xi, xj, yp, zp) }
+            // caller's contract. (The copy is in L1: nothing to ask for ahead.)
+            unsafe { $rows_f32(fp, rb, k, xi, xj, (yp, zp), false) }
         }
     };
 }
@@ -289,6 +295,9 @@ macro_rules! u16_rows {
 #[cfg(target_arch = "x86_64")]
 macro_rules! f32_rows {
     ($feat:literal, $row_f32:ident) => {
+        /// `from_memory`: the row block is read from the game (its first pair asks for the
+        /// stream's data ahead), not from a copy in L1.
+        ///
         /// # Safety
         /// As the row kernel, for each of the `k` pairs; `y`, `z` hold `k * TILE` values.
         #[inline]
@@ -299,8 +308,8 @@ macro_rules! f32_rows {
             k: usize,
             xi: &[&[f32]],
             xj: &[&[f32]],
-            yp: *mut f32,
-            zp: Option<*mut f32>,
+            (yp, zp): (*mut f32, Option<*mut f32>),
+            from_memory: bool,
         ) {
             for v in 0..k {
                 // SAFETY: the caller's contract.
@@ -312,6 +321,7 @@ macro_rules! f32_rows {
                         xj[v].as_ptr(),
                         yp.add(v * TILE),
                         zp.map(|z| z.add(v * TILE)),
+                        from_memory && v == 0,
                     )
                 }
             }
@@ -327,12 +337,12 @@ mod avx2 {
     //! eight accumulators, the column vectors and the panel values); the column chains keep
     //! their row order across the two passes.
     use super::{check_batch, PANEL_COLS, PANEL_ROWS, ROW_BLOCK, TILE};
-    use crate::kernels::isa::{prefetch_ahead, Avx2};
+    use crate::kernels::isa::{prefetch_ahead, Avx2, PREFETCH_SLOW, PREFETCH_STREAM};
     use crate::kernels::matvec::avx2::{load_f32, load_u16};
     use std::arch::x86_64::*;
 
-    // Each panel asks for the data `PREFETCH_AHEAD` bytes further on, into L2: a group's tiles
-    // are one sequential stream (see `isa::PREFETCH_AHEAD` for what it measured).
+    // Each panel read from the game asks for the data `PREFETCH_STREAM` bytes further on, into
+    // L2: a group's tiles are one sequential stream (see `isa::PREFETCH_STREAM`).
 
     /// The eight row sums of `h[0..8]` (each `h_r` already `a_l + a_{l+8}`), as one vector
     /// (a transposing reduction): lane `r` is
@@ -361,7 +371,8 @@ mod avx2 {
     macro_rules! row_kernel {
         ($rb:ident, $t:ty, $load:ident) => {
             /// Row block `rb` of a tile against one vector pair; `bp` points to the row
-            /// block's panels.
+            /// block's panels; `pf`: ask for the stream's data ahead (the row block is read
+            /// from memory, not from a copy in L1).
             ///
             /// # Safety
             /// `bp` points to a row block (`ROW_BLOCK` values); `xi`, `xj`, `y` and (if given)
@@ -375,6 +386,7 @@ mod avx2 {
                 xjp: *const f32,
                 yp: *mut f32,
                 zp: Option<*mut f32>,
+                pf: bool,
             ) {
                 let panel = PANEL_ROWS * PANEL_COLS;
                 for r0 in [0, 4] {
@@ -383,8 +395,9 @@ mod avx2 {
                     for cc in 0..TILE / PANEL_COLS {
                         let base = cc * panel;
                         let col = cc * PANEL_COLS;
-                        if r0 == 0 {
-                            prefetch_ahead(bp.wrapping_add(base), panel * size_of::<$t>());
+                        if pf && r0 == 0 {
+                            let bytes = panel * size_of::<$t>();
+                            prefetch_ahead::<PREFETCH_STREAM, _>(bp.wrapping_add(base), bytes);
                         }
                         // SAFETY: base + panel <= ROW_BLOCK; col + 16 <= TILE;
                         // rb * 8 + r0 + r < TILE.
@@ -443,7 +456,7 @@ mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn convert(bp: *const u16, fp: *mut f32) {
-        prefetch_ahead(bp, ROW_BLOCK * size_of::<u16>());
+        prefetch_ahead::<PREFETCH_SLOW, _>(bp, ROW_BLOCK * size_of::<u16>());
         for i in (0..ROW_BLOCK).step_by(8) {
             // SAFETY: i + 8 <= ROW_BLOCK.
             unsafe { _mm256_store_ps(fp.add(i), load_u16(bp.add(i))) }
@@ -461,7 +474,7 @@ mod avx512 {
     //! the same operations per lane, so the results are the AVX2 bits; the row's `x_i` values
     //! are broadcast once per row block (32 registers hold them).
     use super::{check_batch, PANEL_COLS, PANEL_ROWS, ROW_BLOCK, TILE};
-    use crate::kernels::isa::{prefetch_ahead, Avx512};
+    use crate::kernels::isa::{prefetch_ahead, Avx512, PREFETCH_SLOW, PREFETCH_STREAM};
     use crate::kernels::matvec::avx512::{load_f32, load_u16};
     use std::arch::x86_64::*;
 
@@ -478,7 +491,8 @@ mod avx512 {
     macro_rules! row_kernel {
         ($rb:ident, $t:ty, $load:ident) => {
             /// Row block `rb` of a tile against one vector pair; `bp` points to the row
-            /// block's panels.
+            /// block's panels; `pf`: ask for the stream's data ahead (the row block is read
+            /// from memory, not from a copy in L1).
             ///
             /// # Safety
             /// `bp` points to a row block (`ROW_BLOCK` values); `xi`, `xj`, `y` and (if given)
@@ -492,6 +506,7 @@ mod avx512 {
                 xjp: *const f32,
                 yp: *mut f32,
                 zp: Option<*mut f32>,
+                pf: bool,
             ) {
                 let panel = PANEL_ROWS * PANEL_COLS;
                 let mut acc = [_mm512_setzero_ps(); PANEL_ROWS];
@@ -503,7 +518,10 @@ mod avx512 {
                         });
                         for cc in 0..TILE / PANEL_COLS {
                             let (base, col) = (cc * panel, cc * PANEL_COLS);
-                            prefetch_ahead(bp.wrapping_add(base), panel * size_of::<$t>());
+                            if pf {
+                                let bytes = panel * size_of::<$t>();
+                                prefetch_ahead::<PREFETCH_STREAM, _>(bp.wrapping_add(base), bytes);
+                            }
                             // SAFETY: base + panel <= ROW_BLOCK; col + 16 <= TILE.
                             unsafe {
                                 let x = _mm512_loadu_ps(xjp.add(col));
@@ -520,7 +538,10 @@ mod avx512 {
                     None => {
                         for cc in 0..TILE / PANEL_COLS {
                             let (base, col) = (cc * panel, cc * PANEL_COLS);
-                            prefetch_ahead(bp.wrapping_add(base), panel * size_of::<$t>());
+                            if pf {
+                                let bytes = panel * size_of::<$t>();
+                                prefetch_ahead::<PREFETCH_STREAM, _>(bp.wrapping_add(base), bytes);
+                            }
                             // SAFETY: base + panel <= ROW_BLOCK; col + 16 <= TILE.
                             unsafe {
                                 let x = _mm512_loadu_ps(xjp.add(col));
@@ -562,7 +583,7 @@ mod avx512 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
     unsafe fn convert(bp: *const u16, fp: *mut f32) {
-        prefetch_ahead(bp, ROW_BLOCK * size_of::<u16>());
+        prefetch_ahead::<PREFETCH_SLOW, _>(bp, ROW_BLOCK * size_of::<u16>());
         for i in (0..ROW_BLOCK).step_by(16) {
             // SAFETY: i + 16 <= ROW_BLOCK.
             unsafe { _mm512_store_ps(fp.add(i), load_u16(bp.add(i))) }
