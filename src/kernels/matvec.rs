@@ -610,8 +610,7 @@ pub(crate) mod avx512 {
                         while v < k {
                             let kk = (k - v).min(4);
                             // The first vector group streams the rows from memory, asking
-                            // for each `ahead` further on; the second, which finds them in
-                            // cache, asks for the next group's rows.
+                            // for each `ahead` further on; the others find them in cache.
                             let pf: Option<[*const $t; $r]> = if v == 0 {
                                 Some(rp.map(|q| q.wrapping_add(ahead)))
                             } else {
