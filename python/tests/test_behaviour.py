@@ -75,7 +75,18 @@ def test_gil_is_released_during_a_solve():
     assert c1 - c0 > 1000, f"the other thread advanced {c1 - c0} times in {elapsed:.2f}s"
 
 
-def test_ctrl_c_raises_keyboard_interrupt_within_an_iteration():
+@pytest.fixture
+def sigint_raises():
+    """SIGINT raising KeyboardInterrupt for the test's duration. Python leaves SIGINT ignored
+    when its parent ignored it (a job started with `&` by a shell without job control, as
+    `nohup ... &` in a script): the Ctrl-C tests would then wait forever for a signal that
+    never arrives, so they install Python's default handler themselves."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+def test_ctrl_c_raises_keyboard_interrupt_within_an_iteration(sigint_raises):
     game = nashmp.Game.from_numpy(cyclic(512, np.float32))
     timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
@@ -89,7 +100,7 @@ def test_ctrl_c_raises_keyboard_interrupt_within_an_iteration():
     assert nashmp.solve(game, 0.1, iters=2).summary["runs"][0]["stop"] == "max-iters"
 
 
-def test_ctrl_c_stops_an_equilibrium_solve():
+def test_ctrl_c_stops_an_equilibrium_solve(sigint_raises):
     game = nashmp.Game.from_numpy(cyclic(2048, np.float64))
     timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
