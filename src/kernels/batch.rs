@@ -7,31 +7,29 @@
 //! batch, its size, the vector's position in it, the thread count or the instruction set: a
 //! caller never has to pad a batch to keep results stable.
 //!
-//! Loop order (f32, u16): tasks of [`TASK_ROWS`] rows. With AVX-512, groups of eight rows
-//! (eight sequential streams) taken summation block by summation block (512 columns): in each
-//! block, each half of four rows against four vectors at a time, sixteen accumulators in
-//! registers (each row load serves four vectors, each vector load four rows), so the block's
-//! rows and the vectors' columns are reused from L1 instead of L2 (whole rows four at a time,
-//! the earlier order, re-read the rows and vectors from L2 for every group of four vectors:
-//! the kernel ran at L2 bandwidth). With AVX2 (16 registers) and the scalar twin, groups of
-//! four whole rows against one vector at a time with the single kernel, the group's rows coming
-//! from cache after the first vector. (An earlier order — column blocks of 512 outside, 64 rows inside, to keep the
-//! vectors' blocks in L1 — read the matrix as 64 interleaved 2 KiB streams and ran at half the
-//! single kernel's bandwidth: a batch of 2 cost more than two single applies. A third order —
-//! column blocks inside each four-row group, every vector group served the group's 8 KiB row block
-//! from L1 — measured no faster on AVX-512: n = 16384 f32, interleaved with this order,
-//! k = 16 took 168–175 ms against 140–160 ms, k = 8 103–107 ms against 88–109 ms.)
-//! `f64` games take whole rows against up to four vectors at a time.
+//! Loop order (f32, u16): tasks of [`TASK_ROWS`] rows. With AVX-512, groups of eight rows taken
+//! summation block by summation block (512 columns): in each block, each half of four rows
+//! against four vectors at a time, sixteen accumulators in registers (each row load serves four
+//! vectors, each vector load four rows), accumulated in place, so the block's rows and the
+//! vectors' columns are reused from L1; the first vector group asks for its rows' data
+//! [`super::isa::PREFETCH_SLOW`] bytes ahead. With AVX2 (16 registers) and the scalar twin,
+//! groups of four whole rows against one vector at a time with the single kernel, the group's
+//! rows coming from cache after the first vector. `f64` games take whole rows against up to four
+//! vectors at a time.
 //!
-//! The AVX-512 grid's first vector group asks for each row's data [`super::isa::PREFETCH_SLOW`]
-//! bytes ahead (with whole rows four at a time and 8 KiB ahead, n = 16384 f32, two interleaved
-//! runs: a batch of 8 49.4–50.4 ms against 52.6–53.6 ms without, of 16 73.8–74.2 against
-//! 75.9–78.9 ms; asking, from the second vector group, for the next group's rows made it slower,
-//! 59.3 ms).
-//!
-//! Measured (`nashmp bench u16k.npy --vectors K`, n = 16384 f32, two interleaved runs,
-//! 2026-12-03): the batch of 8 at 5.94–6.05× the throughput of 8 single applies with the
-//! eight-row blocked order, 4.70–4.78× with whole rows; of 16, 7.86–7.98× against 7.00–7.18×.
+//! Measured (`nashmp bench u16k.npy --vectors K`, n = 16384 f32, interleaved, 2026-12-03):
+//! - whole rows four at a time, each vector group re-reading the rows and vectors from L2:
+//!   a batch of 8 at 4.70–4.78× the throughput of 8 single applies, of 16 7.00–7.18×; asking
+//!   8 KiB ahead took the batch of 8 from 52.6–53.6 to 49.4–50.4 ms, and asking, from the
+//!   second vector group, for the next group's rows made it slower (59.3 ms);
+//! - this order: 5.94–6.05× and 7.86–7.98×; with the vectors 64-byte aligned and 2 KiB ahead,
+//!   6.56–6.65× and 9.04–9.50× (three runs). Twelve or sixteen rows, or two summation blocks at
+//!   a time, measured slower (batch of 8 47.8–49.4 and 53.9–54.6 ms against 45.4–47.0);
+//! - earlier orders: column blocks of 512 outside and 64 rows inside read the matrix as 64
+//!   interleaved 2 KiB streams, at half the single kernel's bandwidth (a batch of 2 cost more
+//!   than two single applies); column blocks inside each four-row group (accumulators copied,
+//!   no prefetch, vectors unaligned) measured no faster than whole rows (k = 16 168–175 ms
+//!   against 140–160 ms).
 
 use super::isa::SIMD_ALIGN;
 use super::matvec::{self, row_scalar_f64, Element, Isa, PAR_MIN_ELEMS};

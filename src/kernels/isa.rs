@@ -138,8 +138,9 @@ impl Isa {
 }
 
 /// Alignment (bytes, one cache line) of the kernels' vector buffers: a 64-byte load from a
-/// buffer that is not aligned splits across two lines (the dense batched grid, with its rows and
-/// vectors in L1, ran at 2.85 G FMA/s with the vectors 16 bytes off a line, 3.59 aligned).
+/// buffer that is not aligned splits across two lines (the dense batched grid on eight rows of
+/// 512 columns, rows and vectors in L1, ran at 3.32 G FMA/s for 8 vectors and 2.93 for 16 with
+/// the vectors 16 bytes off a line, 3.59 and 3.70 aligned).
 pub const SIMD_ALIGN: usize = 64;
 
 /// How far ahead of its reads a kernel streaming one sequence asks for data: bytes beyond the
@@ -151,7 +152,7 @@ pub const SIMD_ALIGN: usize = 64;
 /// against 18.5 ms for a plain read, and 19.8 ms with a `prefetcht1` of each line 4 KiB ahead
 /// (`prefetcht0` at 1–16 KiB 23–30 ms). The distance was chosen on the packed u16 apply
 /// (n = 16384, two interleaved runs): 1 KiB 14.4 ms, 2 KiB 12.5–12.8, 3 KiB 11.4, 4 KiB
-/// 10.7–11.0, 6 KiB 12.2, 8 KiB 12.5–12.6, 16 KiB 12.5–12.9, 32 KiB 12.6–12.7.
+/// 10.7–11.0, 6 KiB 12.2, 8 KiB 12.6, 16 KiB 12.5–12.9, 32 KiB 12.6–12.7.
 pub const PREFETCH_STREAM: usize = 4096;
 
 /// The distance for streams read more slowly, several at once or with more work per byte (the

@@ -20,6 +20,8 @@
 //! distance kept (see [`super::isa::PREFETCH_STREAM`]).
 
 use super::isa::Isa;
+#[cfg(target_arch = "x86_64")]
+use super::isa::{prefetch_ahead, PREFETCH_STREAM};
 use crate::storage::TILE;
 pub use crate::storage::{tile_index, PANEL_COLS, PANEL_ROWS, TILE_ELEMS};
 
@@ -84,6 +86,17 @@ fn tile_f64_sums<T: TileElem>(
         for c in 0..TILE {
             z[c] += z64[c] as f32;
         }
+    }
+}
+
+/// If `on`, asks for the panel at `base` of the row block at `bp`, [`PREFETCH_STREAM`] bytes
+/// further on in the tile stream (into L2; a hint that reads nothing).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn ask_panel_ahead<T>(bp: *const T, base: usize, on: bool) {
+    if on {
+        let bytes = PANEL_ROWS * PANEL_COLS * size_of::<T>();
+        prefetch_ahead::<PREFETCH_STREAM, _>(bp.wrapping_add(base), bytes);
     }
 }
 
@@ -336,8 +349,9 @@ mod avx2 {
     //! (lanes 0–7, 8–15), so a row block runs as two passes of four rows (16 registers hold
     //! eight accumulators, the column vectors and the panel values); the column chains keep
     //! their row order across the two passes.
+    use super::ask_panel_ahead;
     use super::{check_batch, PANEL_COLS, PANEL_ROWS, ROW_BLOCK, TILE};
-    use crate::kernels::isa::{prefetch_ahead, Avx2, PREFETCH_SLOW, PREFETCH_STREAM};
+    use crate::kernels::isa::{prefetch_ahead, Avx2, PREFETCH_SLOW};
     use crate::kernels::matvec::avx2::{load_f32, load_u16};
     use std::arch::x86_64::*;
 
@@ -395,10 +409,7 @@ mod avx2 {
                     for cc in 0..TILE / PANEL_COLS {
                         let base = cc * panel;
                         let col = cc * PANEL_COLS;
-                        if pf && r0 == 0 {
-                            let bytes = panel * size_of::<$t>();
-                            prefetch_ahead::<PREFETCH_STREAM, _>(bp.wrapping_add(base), bytes);
-                        }
+                        ask_panel_ahead(bp, base, pf && r0 == 0);
                         // SAFETY: base + panel <= ROW_BLOCK; col + 16 <= TILE;
                         // rb * 8 + r0 + r < TILE.
                         unsafe {
@@ -473,8 +484,9 @@ mod avx512 {
     //! row's 16 lane sums (the AVX2 kernel's two registers) and a chunk's 16 columns of `z`, with
     //! the same operations per lane, so the results are the AVX2 bits; the row's `x_i` values
     //! are broadcast once per row block (32 registers hold them).
+    use super::ask_panel_ahead;
     use super::{check_batch, PANEL_COLS, PANEL_ROWS, ROW_BLOCK, TILE};
-    use crate::kernels::isa::{prefetch_ahead, Avx512, PREFETCH_SLOW, PREFETCH_STREAM};
+    use crate::kernels::isa::{prefetch_ahead, Avx512, PREFETCH_SLOW};
     use crate::kernels::matvec::avx512::{load_f32, load_u16};
     use std::arch::x86_64::*;
 
@@ -518,10 +530,7 @@ mod avx512 {
                         });
                         for cc in 0..TILE / PANEL_COLS {
                             let (base, col) = (cc * panel, cc * PANEL_COLS);
-                            if pf {
-                                let bytes = panel * size_of::<$t>();
-                                prefetch_ahead::<PREFETCH_STREAM, _>(bp.wrapping_add(base), bytes);
-                            }
+                            ask_panel_ahead(bp, base, pf);
                             // SAFETY: base + panel <= ROW_BLOCK; col + 16 <= TILE.
                             unsafe {
                                 let x = _mm512_loadu_ps(xjp.add(col));
@@ -538,10 +547,7 @@ mod avx512 {
                     None => {
                         for cc in 0..TILE / PANEL_COLS {
                             let (base, col) = (cc * panel, cc * PANEL_COLS);
-                            if pf {
-                                let bytes = panel * size_of::<$t>();
-                                prefetch_ahead::<PREFETCH_STREAM, _>(bp.wrapping_add(base), bytes);
-                            }
+                            ask_panel_ahead(bp, base, pf);
                             // SAFETY: base + panel <= ROW_BLOCK; col + 16 <= TILE.
                             unsafe {
                                 let x = _mm512_loadu_ps(xjp.add(col));
